@@ -1,0 +1,85 @@
+// The generic decoder: runs any ModelPlan with its ModelWeights over a batch of sequences.
+#pragma once
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/tensor.h"
+#include "models/layer_plan.h"
+#include "models/weights.h"
+#include "runtime/kv_cache.h"
+
+namespace glint {
+
+struct ForwardRequest {
+  std::span<const int32_t> tokens;  // appended after what `cache` already holds
+  KVCache* cache = nullptr;
+  bool all_logits = false;  // logits for every token, else for the last one only
+};
+
+class Transformer {
+ public:
+  Transformer(ModelPlan plan, ModelWeights weights);
+  virtual ~Transformer() = default;
+  const ModelPlan& plan() const { return plan_; }
+  const ModelWeights& weights() const { return weights_; }
+
+  // chunk_tokens: longest piece of a prompt processed in one pass (bounds ring-buffer caches).
+  KVCache new_cache(int64_t chunk_tokens = 256) const { return KVCache(plan_, chunk_tokens); }
+
+  // Runs every request's tokens through the model (long prompts in chunks), appending to the caches.
+  // Returns logits [rows, vocab]: for each request in order, all its positions or only its last.
+  Tensor forward(std::span<ForwardRequest> requests);
+  // Final-normed hidden state of the last token of each request ([requests, hidden]).
+  Tensor last_hidden(std::span<ForwardRequest> requests);
+  // Sequence classification scores [num_labels] of a token sequence (last non-pad token).
+  std::vector<float> classify(std::span<const int32_t> tokens, int32_t pad_id);
+
+  // Bytes of weights (all tensors) and the bytes one decode step must read (active parameters).
+  size_t weight_bytes() const;
+  size_t active_weight_bytes_per_token() const;
+
+ protected:
+  // One pass over a batch: every request contributes at most chunk_tokens tokens.
+  struct Pass {
+    std::vector<int32_t> tokens;      // all tokens, request after request
+    std::vector<int64_t> positions;   // absolute position of each token in its sequence
+    std::vector<int64_t> begin, end;  // token range of each request
+    std::vector<KVCache*> caches;
+    int64_t count() const { return int64_t(tokens.size()); }
+  };
+
+  // Embeds the pass's tokens into h [N, hidden]; families with per-layer inputs also prepare them.
+  virtual void embed(Pass& pass, Tensor& h);
+  // Runs the decoder layers over h in place. Gemma 3n replaces this (AltUp streams).
+  virtual void run_layers(Pass& pass, Tensor& h);
+  // h → final hidden states [N, hidden] before the final norm. Gemma 3n replaces this.
+  virtual void finish_layers(Pass& pass, Tensor& h) {}
+
+  // Shared blocks.
+  void standard_layer(int layer, Pass& pass, Tensor& h);
+  // out[N, hidden] = o_proj(attention(x)); appends this pass's K/V to the owning caches.
+  void attention_block(int layer, Pass& pass, const Tensor& x, Tensor& out);
+  // out = feed-forward(x); `residual` is the stream before the block (Gemma 4 routes on it).
+  void feed_forward_block(int layer, const Tensor& x, const Tensor& residual, Tensor& out);
+  void norm(const Tensor& x, const Tensor& weight, NormKind kind, Tensor& out) const;
+  // Per-layer embedding input of the pass: [N, layers, width] (Gemma 3n / 4), empty otherwise.
+  void compute_per_layer_inputs(Pass& pass, const Tensor& h);
+  Tensor per_layer_inputs_;
+
+  ModelPlan plan_;
+  ModelWeights weights_;
+
+ private:
+  Tensor run_pass(Pass& pass, std::vector<int64_t>& rows_out, bool hidden_only);
+};
+
+// Builds the model for a checkpoint directory: reads config.json, picks the family by model_type,
+// loads and validates the weights.
+struct LoadOptions {
+  std::string matformer_slice;  // Gemma 3n: path to a slice.json (per-layer FFN widths, skipped layers)
+};
+std::unique_ptr<Transformer> load_model(const std::string& dir, const LoadOptions& options = {});
+std::vector<std::string> supported_model_types();
+
+}  // namespace glint

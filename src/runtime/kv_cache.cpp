@@ -1,0 +1,93 @@
+#include "runtime/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "models/layer_plan.h"
+
+namespace glint {
+
+LayerKVCache::LayerKVCache(int n_kv_heads, int head_dim, int64_t ring_capacity)
+    : row_elems_(int64_t(n_kv_heads) * head_dim), ring_capacity_(ring_capacity) {
+  if (ring_capacity_ > 0) {
+    k_.assign(size_t(ring_capacity_ * row_elems_), 0.0f);
+    v_.assign(size_t(ring_capacity_ * row_elems_), 0.0f);
+    positions_.assign(size_t(ring_capacity_), 0);
+  }
+}
+
+void LayerKVCache::append(const float* k, const float* v, const int64_t* positions, int64_t tokens) {
+  const size_t row_bytes = size_t(row_elems_) * sizeof(float);
+  if (ring_capacity_ == 0) {
+    k_.resize(size_t((rows_ + tokens) * row_elems_));
+    v_.resize(size_t((rows_ + tokens) * row_elems_));
+    positions_.resize(size_t(rows_ + tokens));
+    std::memcpy(k_.data() + rows_ * row_elems_, k, row_bytes * size_t(tokens));
+    std::memcpy(v_.data() + rows_ * row_elems_, v, row_bytes * size_t(tokens));
+    std::memcpy(positions_.data() + rows_, positions, size_t(tokens) * 8);
+    rows_ += tokens;
+    return;
+  }
+  GLINT_CHECK(tokens <= ring_capacity_, "KV ring of ", ring_capacity_, " rows cannot take ", tokens,
+              " tokens in one pass");
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::memcpy(k_.data() + next_ * row_elems_, k + t * row_elems_, row_bytes);
+    std::memcpy(v_.data() + next_ * row_elems_, v + t * row_elems_, row_bytes);
+    positions_[size_t(next_)] = positions[t];
+    next_ = (next_ + 1) % ring_capacity_;
+  }
+  rows_ = std::min(ring_capacity_, rows_ + tokens);
+}
+
+ops::KeyValueView LayerKVCache::view() const { return {k_.data(), v_.data(), positions_.data(), rows_}; }
+
+void LayerKVCache::truncate(int64_t length) {
+  if (ring_capacity_ == 0) {
+    rows_ = std::min(rows_, length);
+    return;
+  }
+  // A ring holds the most recent rows; drop those at or past `length` by marking them unreachable.
+  for (int64_t i = 0; i < rows_; ++i)
+    if (positions_[size_t(i)] >= length) positions_[size_t(i)] = INT64_MAX / 2;
+}
+
+KVCache::KVCache(const ModelPlan& plan, int64_t chunk_tokens) : chunk_tokens_(chunk_tokens) {
+  GLINT_CHECK(chunk_tokens > 0, "KV cache chunk must be positive");
+  layers_.resize(plan.layers.size());
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    if (!plan.owns_cache(int(i))) continue;
+    // Shared layers read their owner's cache, so the owner's ring must serve the widest reader.
+    const auto& a = plan.layers[i].attention;
+    int64_t ring = 0;
+    if (a.mask != ops::MaskKind::Causal) {
+      int64_t window = a.window;
+      for (const auto& other : plan.layers)
+        if (other.attention.kv_owner == int(i)) {
+          if (other.attention.mask == ops::MaskKind::Causal) window = 0;
+          if (window) window = std::max(window, other.attention.window);
+        }
+      ring = window ? window - 1 + chunk_tokens : 0;
+    }
+    layers_[i] = std::make_unique<LayerKVCache>(a.n_kv_heads, a.head_dim, ring);
+  }
+}
+
+size_t KVCache::bytes() const {
+  size_t total = 0;
+  for (auto& l : layers_)
+    if (l) total += l->bytes();
+  return total;
+}
+
+int KVCache::owning_layers() const {
+  return int(std::count_if(layers_.begin(), layers_.end(), [](auto& l) { return l != nullptr; }));
+}
+
+void KVCache::clear() {
+  for (auto& l : layers_)
+    if (l) l->clear();
+  length_ = 0;
+}
+
+}  // namespace glint

@@ -1,0 +1,55 @@
+// Per-sequence key/value cache. Full-attention layers keep every position; sliding-window and chunked
+// layers keep a ring sized to what a query can still see plus one forward chunk, so their memory is
+// bounded by the window, not the context. Layers that read another layer's K/V own nothing.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "ops/attention.h"
+
+namespace glint {
+
+struct ModelPlan;
+
+class LayerKVCache {
+ public:
+  // ring_capacity 0: grows without bound (full attention).
+  LayerKVCache(int n_kv_heads, int head_dim, int64_t ring_capacity);
+  // Appends rows k[t], v[t] ([tokens, n_kv_heads, head_dim]) at the given absolute positions.
+  void append(const float* k, const float* v, const int64_t* positions, int64_t tokens);
+  ops::KeyValueView view() const;
+  int64_t rows() const { return rows_; }
+  size_t bytes() const { return (k_.capacity() + v_.capacity()) * sizeof(float) + positions_.capacity() * 8; }
+  void clear() { rows_ = 0; next_ = 0; }
+  // Keeps only positions < length (used to roll back a speculative tail). Rings keep what they hold.
+  void truncate(int64_t length);
+
+ private:
+  int64_t row_elems_;
+  int64_t ring_capacity_;
+  int64_t rows_ = 0;  // valid rows
+  int64_t next_ = 0;  // ring write index
+  std::vector<float> k_, v_;
+  std::vector<int64_t> positions_;
+};
+
+class KVCache {
+ public:
+  // chunk_tokens: the most tokens one forward pass appends (rings keep window − 1 + chunk_tokens rows).
+  KVCache(const ModelPlan& plan, int64_t chunk_tokens);
+  LayerKVCache* layer(int index) { return layers_[size_t(index)].get(); }
+  int64_t length() const { return length_; }  // tokens processed so far = next position
+  void advance(int64_t tokens) { length_ += tokens; }
+  int64_t chunk_tokens() const { return chunk_tokens_; }
+  size_t bytes() const;
+  int owning_layers() const;
+  void clear();
+
+ private:
+  std::vector<std::unique_ptr<LayerKVCache>> layers_;  // null for layers that share another's cache
+  int64_t length_ = 0;
+  int64_t chunk_tokens_;
+};
+
+}  // namespace glint
