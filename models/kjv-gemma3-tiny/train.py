@@ -277,7 +277,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=170.0)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--log-every", type=int, default=50)
     args = parser.parse_args()

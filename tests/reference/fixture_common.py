@@ -19,6 +19,7 @@ FIRST_ID = 3       # random ids avoid pad 0 / eos 1 / bos 2 so no special handli
 # Buffers that are computed from the config (not learned) and must keep their built values.
 COMPUTED_BUFFER = re.compile(
     r"(inv_freq|embed_scale|position_ids|per_layer_projection_scale|per_layer_input_scale|attention_scaling"
+    r"|router_input_scale"
     r"|_mask$|\.scale_factor$)")
 
 
@@ -100,10 +101,6 @@ def hf_greedy(model, prompt, n_new):
     gen_cfg.do_sample = False
     gen_cfg.max_new_tokens = n_new
     gen_cfg.min_new_tokens = n_new
-    gen_cfg.max_length = None
-    for field in ("temperature", "top_p", "top_k"):
-        if hasattr(gen_cfg, field):
-            setattr(gen_cfg, field, None)
     out = model.generate(input_ids=prompt[None], attention_mask=torch.ones_like(prompt)[None],
                          generation_config=gen_cfg)
     return out[0, len(prompt):].clone()
@@ -180,6 +177,26 @@ def build_model(cls, config, notes):
     model = model.float().eval()
     impl = getattr(model.config, "_attn_implementation", None)
     return model, impl
+
+
+def make_config(cls, notes, **kwargs):
+    """cls(**kwargs), retrying with int<->float flipped for a field a strict config rejects by type."""
+    flipped = set()
+    while True:
+        try:
+            return cls(**kwargs)
+        except Exception as exc:
+            message = str(exc)
+            culprit = next((k for k in sorted(kwargs, key=len, reverse=True)
+                            if k in message and k not in flipped and isinstance(kwargs[k], (int, float))
+                            and not isinstance(kwargs[k], bool)), None)
+            if culprit is None:
+                raise
+            value = kwargs[culprit]
+            kwargs[culprit] = float(value) if isinstance(value, int) else int(value)
+            flipped.add(culprit)
+            notes.append(f"{cls.__name__} rejected {culprit}={value!r} ({message.splitlines()[0][:120]}); "
+                         f"retried with {kwargs[culprit]!r}")
 
 
 def dir_size(path):

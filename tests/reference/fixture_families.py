@@ -41,7 +41,7 @@ def _prepare(cls_name, config, seed, notes, input_major_3d=False):
 
 # ----------------------------------------------------------------------------------------------- Gemma 3
 def _gemma3_text_config(notes, **overrides):
-    base = dict(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=96, num_hidden_layers=6,
+    base = dict(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=64, num_hidden_layers=6,
                 num_attention_heads=4, num_key_value_heads=2, head_dim=32, query_pre_attn_scalar=24,
                 layer_types=[S, S, F, S, S, F], sliding_window=8, final_logit_softcapping=30.0,
                 max_position_embeddings=256, rope_theta=1_000_000.0, rope_local_base_freq=10_000.0,
@@ -49,7 +49,7 @@ def _gemma3_text_config(notes, **overrides):
                 pad_token_id=0, eos_token_id=1, bos_token_id=2, tie_word_embeddings=True)
     base.update(overrides)
     base = {k: v for k, v in base.items() if v is not _DROP}
-    config = transformers.Gemma3TextConfig(**base)
+    config = fc.make_config(transformers.Gemma3TextConfig, notes, **base)
     rope = getattr(config, "rope_parameters", None)
     wanted_full = base.get("rope_scaling")
     ok = isinstance(rope, dict) and F in rope and S in rope
@@ -67,7 +67,7 @@ def _gemma3_text_config(notes, **overrides):
         explicit["rope_parameters"] = {S: {"rope_type": "default", "rope_theta": base.get("rope_local_base_freq",
                                                                                               10000.0)},
                                        F: full}
-        config = transformers.Gemma3TextConfig(**explicit)
+        config = fc.make_config(transformers.Gemma3TextConfig, notes, **explicit)
     notes.append(f"layer_types={config.layer_types} rope_parameters={getattr(config, 'rope_parameters', None)}")
     return config
 
@@ -132,7 +132,8 @@ def gemma3_multimodal(out, name, seed=1005):
     notes = []
     text = _gemma3_text_config(notes, num_hidden_layers=4, layer_types=[S, F, S, F])
     vision = transformers.SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                             num_attention_heads=2, image_size=28, patch_size=14)
+                                             num_attention_heads=2, image_size=28, patch_size=14,
+                                             vision_use_head=False)
     config = transformers.Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4)
     model, impl = _prepare("Gemma3ForConditionalGeneration", config, seed, notes)
     notes.append("text-only goldens (no image tokens); image_token_id stays the class default, outside the vocab")
@@ -188,7 +189,8 @@ def _write_gemma3_legacy(out, src_dir, legacy_name):
 
 def gemma3_classifier(out, name, seed=1006):
     notes = []
-    config = _gemma3_text_config(notes, num_hidden_layers=4, layer_types=[S, F, S, F], num_labels=3)
+    config = _gemma3_text_config(notes, num_hidden_layers=4, layer_types=[S, F, S, F])
+    config.num_labels = 3
     cls_name = "Gemma3TextForSequenceClassification"
     if not hasattr(transformers, cls_name):
         cls_name = "Gemma3ForSequenceClassification"
@@ -219,7 +221,7 @@ def _gemma4_config(notes, **overrides):
                 max_position_embeddings=256, pad_token_id=0, eos_token_id=1, bos_token_id=2,
                 tie_word_embeddings=True)
     base.update(overrides)
-    config = transformers.Gemma4TextConfig(**base)
+    config = fc.make_config(transformers.Gemma4TextConfig, notes, **base)
     notes.append(f"layer_types={config.layer_types} rope_parameters={getattr(config, 'rope_parameters', None)}")
     per_layer = getattr(config, "per_layer_config", None)
     if per_layer is not None:
@@ -255,8 +257,9 @@ MATFORMER_WIDTHS = [96, 96, 64, 96, 48, 96]   # per ORIGINAL layer (the skipped 
 MATFORMER_SKIP = [1]                            # not a KV producer (2, 3) nor consumer (4, 5)
 
 
-def _gemma3n_config(types, sparsity, widths, shared):
-    return transformers.Gemma3nTextConfig(
+def _gemma3n_config(types, sparsity, widths, shared, notes):
+    return fc.make_config(
+        transformers.Gemma3nTextConfig, notes,
         vocab_size=VOCAB, vocab_size_per_layer_input=VOCAB, hidden_size=HIDDEN, hidden_size_per_layer_input=8,
         intermediate_size=list(widths), num_hidden_layers=len(types), num_attention_heads=4, num_key_value_heads=2,
         head_dim=16, layer_types=list(types), sliding_window=8, final_logit_softcapping=30.0, altup_num_inputs=4,
@@ -266,7 +269,7 @@ def _gemma3n_config(types, sparsity, widths, shared):
 
 def gemma3n(out, name, seed=3001):
     notes = []
-    config = _gemma3n_config(GEMMA3N_TYPES, GEMMA3N_SPARSITY, GEMMA3N_WIDTHS, shared=2)
+    config = _gemma3n_config(GEMMA3N_TYPES, GEMMA3N_SPARSITY, GEMMA3N_WIDTHS, shared=2, notes=notes)
     notes.append(f"layer_types={config.layer_types} intermediate_size={config.intermediate_size} "
                  f"sparsity={config.activation_sparsity_pattern}; kv sharing: first_shared=4, consumer 4 (sliding, "
                  "producer 3), consumer 5 (full, producer 2)")
@@ -286,7 +289,7 @@ def _gemma3n_matformer(out, full_model, seed):
     types = [GEMMA3N_TYPES[i] for i in keep]
     sparsity = [GEMMA3N_SPARSITY[i] for i in keep]
     widths = [MATFORMER_WIDTHS[i] for i in keep]
-    config = _gemma3n_config(types, sparsity, widths, shared=2)
+    config = _gemma3n_config(types, sparsity, widths, shared=2, notes=notes)
     state = full_model.state_dict()
     per_layer = 8
     sliced = {}
@@ -340,12 +343,13 @@ def _llama4_text_config(notes):
                 no_rope_layer_interval=3, attn_temperature_tuning=True, floor_scale=4, attn_scale=0.1,
                 use_qk_norm=True, max_position_embeddings=256, tie_word_embeddings=False, bos_token_id=1,
                 eos_token_id=2, pad_token_id=0)
-    config = transformers.Llama4TextConfig(rope_parameters=rope, **base)
+    config = fc.make_config(transformers.Llama4TextConfig, notes, rope_parameters=rope, **base)
     got = getattr(config, "rope_parameters", None) or {}
     if got.get("rope_type") != "llama3":
         notes.append(f"rope_parameters kwarg gave {got}; retried with legacy rope_scaling/rope_theta")
         legacy = {k: v for k, v in rope.items() if k != "rope_theta"}
-        config = transformers.Llama4TextConfig(rope_scaling=legacy, rope_theta=rope["rope_theta"], **base)
+        config = fc.make_config(transformers.Llama4TextConfig, notes, rope_scaling=legacy,
+                                rope_theta=rope["rope_theta"], **base)
     notes.append(f"layer_types={getattr(config, 'layer_types', None)} moe_layers={getattr(config, 'moe_layers', None)} "
                  f"no_rope_layers={getattr(config, 'no_rope_layers', None)} "
                  f"rope_parameters={getattr(config, 'rope_parameters', None)}")
