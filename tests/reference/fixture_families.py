@@ -203,7 +203,7 @@ def gemma3_classifier(out, name, seed=1006):
     ids[1, valid:] = 0
     mask[1, valid:] = 0
     with torch.no_grad():
-        scores = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
+        scores = model(input_ids=ids, attention_mask=mask).logits.float()
     print(f"    scores {scores.tolist()}")
     out_dir = os.path.join(out, name)
     fc.save_model(model, out_dir)
