@@ -16,7 +16,8 @@ mkdir -p "$logs" "$work/fixtures" "$work/tokenizer_goldens"
 started=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - started ))s] $*"; }
 
-stamp "python: $(python3 -c 'import sys, torch, transformers; print(sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.is_available())' 2>&1)"
+# Versions are recorded by each step (fixtures_summary.json, golden.json, reference.json); no extra import here.
+stamp "start: $(nvidia-smi -L 2>&1 | head -n 2 | tr '\n' ' ') cores $(nproc)"
 
 # (a) + (b): CPU steps, in the background.
 (
