@@ -91,3 +91,18 @@ void KVCache::clear() {
 }
 
 }  // namespace glint
+
+namespace glint {
+size_t kv_cache_bytes_for_context(const ModelPlan& plan, int64_t context, int64_t chunk_tokens) {
+  KVCache shape(plan, chunk_tokens);  // rings are allocated up front, full layers grow
+  size_t total = 0;
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    LayerKVCache* layer = shape.layer(int(i));
+    if (!layer) continue;
+    const auto& a = plan.layers[i].attention;
+    const size_t row = size_t(a.n_kv_heads) * size_t(a.head_dim) * 2 * sizeof(float) + sizeof(int64_t);
+    total += layer->bytes() > 0 ? std::min(layer->bytes(), size_t(context) * row) : size_t(context) * row;
+  }
+  return total;
+}
+}  // namespace glint

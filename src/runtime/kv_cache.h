@@ -53,3 +53,8 @@ class KVCache {
 };
 
 }  // namespace glint
+
+namespace glint {
+// Bytes the cache of one sequence holds after `context` tokens (F32 K and V).
+size_t kv_cache_bytes_for_context(const ModelPlan& plan, int64_t context, int64_t chunk_tokens);
+}  // namespace glint
