@@ -1,0 +1,253 @@
+// Loading tokenizer.json and the encode/decode pipeline:
+// added tokens -> normalizer -> pre-tokenizer -> BPE -> post-processor, and ids -> tokens -> decoder.
+#include "io/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/tokenizer_impl.h"
+#include "io/unicode.h"
+
+namespace glint {
+
+using tokenizer_detail::AddedToken;
+using tokenizer_detail::Piece;
+using tokenizer_detail::Pieces;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  GLINT_CHECK(in, "cannot open tokenizer file '", path, "'");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  GLINT_CHECK(in.good() || in.eof(), "cannot read tokenizer file '", path, "'");
+  return buffer.str();
+}
+
+bool flag(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_boolean() && it->get<bool>();
+}
+
+void load_added_tokens(Tokenizer::Impl& impl, const nlohmann::json& root) {
+  auto list = root.find("added_tokens");
+  if (list == root.end() || list->is_null()) return;
+  GLINT_CHECK(list->is_array(), "\"added_tokens\" must be a list");
+  // Ids follow the reference: an existing added/model token keeps its id, new contents are numbered from the
+  // model's vocab size; the "id" field of the file is not used.
+  int32_t next_id = static_cast<int32_t>(impl.model->vocab_size());
+  for (const auto& entry : *list) {
+    GLINT_CHECK(entry.is_object() && entry.contains("content") && entry["content"].is_string(),
+                "added token ", entry.dump(), " has no content");
+    AddedToken token;
+    token.content = entry["content"].get<std::string>();
+    if (token.content.empty()) continue;
+    token.special = flag(entry, "special");
+    token.single_word = flag(entry, "single_word");
+    token.lstrip = flag(entry, "lstrip");
+    token.rstrip = flag(entry, "rstrip");
+    token.normalized = flag(entry, "normalized");
+    token.decode_text = token.content;
+    if (token.normalized && impl.normalizer) impl.normalizer->normalize(token.decode_text);
+
+    if (auto it = impl.added_by_content.find(token.content); it != impl.added_by_content.end()) {
+      token.id = it->second;
+    } else if (auto model_id = impl.model->token_to_id(token.content)) {
+      token.id = *model_id;
+    } else {
+      token.id = next_id++;
+    }
+    impl.added_by_content[token.content] = token.id;
+    if (token.special) impl.special_contents.insert(token.content);
+    if (auto it = impl.added_by_id.find(token.id); it != impl.added_by_id.end()) {
+      impl.added_tokens[it->second] = std::move(token);
+    } else {
+      impl.added_by_id[token.id] = impl.added_tokens.size();
+      impl.added_tokens.push_back(std::move(token));
+    }
+  }
+  std::vector<std::string> raw_patterns, normalized_patterns;
+  std::vector<const AddedToken*> raw_tokens, normalized_tokens;
+  for (const AddedToken& token : impl.added_tokens) {
+    if (token.normalized) {
+      normalized_patterns.push_back(token.decode_text);
+      normalized_tokens.push_back(&token);
+    } else {
+      raw_patterns.push_back(token.content);
+      raw_tokens.push_back(&token);
+    }
+  }
+  impl.raw_matcher.build(std::move(raw_patterns), std::move(raw_tokens));
+  impl.normalized_matcher.build(std::move(normalized_patterns), std::move(normalized_tokens));
+}
+
+std::optional<int32_t> find_bos(const Tokenizer::Impl& impl) {
+  if (impl.post_processor) {
+    if (auto id = impl.post_processor->leading_special_id()) return id;
+  }
+  for (const char* name : {"<bos>", "<s>", "<|begin_of_text|>", "<|startoftext|>"}) {
+    if (auto it = impl.added_by_content.find(name); it != impl.added_by_content.end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_json_string(std::string_view tokenizer_json, const std::string& origin) {
+  try {
+    nlohmann::json root;
+    try {
+      root = nlohmann::json::parse(tokenizer_json);
+    } catch (const nlohmann::json::exception& e) {
+      fail("not valid JSON: ", e.what());
+    }
+    GLINT_CHECK(root.is_object(), "the top level must be a JSON object");
+    auto impl = std::make_shared<Impl>();
+    auto component = [&](const char* key) -> const nlohmann::json& {
+      static const nlohmann::json null_json;
+      auto it = root.find(key);
+      return it == root.end() ? null_json : *it;
+    };
+    GLINT_CHECK(root.contains("model"), "no \"model\"");
+    impl->model = std::make_unique<tokenizer_detail::BpeModel>(root["model"]);
+    impl->normalizer = tokenizer_detail::make_normalizer(component("normalizer"));
+    impl->pre_tokenizer = tokenizer_detail::make_pre_tokenizer(component("pre_tokenizer"));
+    impl->decoder = tokenizer_detail::make_decoder(component("decoder"));
+    load_added_tokens(*impl, root);
+    const Impl& view = *impl;
+    impl->post_processor = tokenizer_detail::make_post_processor(
+        component("post_processor"), [&view](const std::string& token) -> std::optional<int32_t> {
+          if (auto it = view.added_by_content.find(token); it != view.added_by_content.end()) return it->second;
+          return view.model->token_to_id(token);
+        });
+    if (const auto& truncation = component("truncation"); !truncation.is_null()) {
+      fail("truncation settings are not supported");
+    }
+
+    // Vocab size counts distinct strings like the reference; the id limit also covers any holes.
+    int64_t overlapping = 0;
+    int32_t max_id = impl->model->max_id();
+    for (const AddedToken& token : impl->added_tokens) {
+      if (impl->model->token_to_id(token.content)) ++overlapping;
+      max_id = std::max(max_id, token.id);
+    }
+    impl->vocab_size = static_cast<int32_t>(static_cast<int64_t>(impl->model->vocab_size()) +
+                                            static_cast<int64_t>(impl->added_by_content.size()) - overlapping);
+    impl->id_limit = std::max(impl->vocab_size, max_id + 1);
+    impl->bos = find_bos(*impl);
+    return Tokenizer(std::move(impl));
+  } catch (const Error& e) {
+    fail("tokenizer ", origin, ": ", e.what());
+  }
+}
+
+Tokenizer Tokenizer::from_file(const std::string& tokenizer_json_path) {
+  return from_json_string(read_file(tokenizer_json_path), tokenizer_json_path);
+}
+
+Tokenizer Tokenizer::from_dir(const std::string& model_dir) {
+  const std::filesystem::path path = std::filesystem::path(model_dir) / "tokenizer.json";
+  GLINT_CHECK(std::filesystem::is_regular_file(path), "model directory '", model_dir,
+              "' has no tokenizer.json (expected ", path.string(), ")");
+  return from_file(path.string());
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  if (auto bad = unicode::find_invalid_utf8(text)) {
+    fail("tokenizer input is not valid UTF-8 (byte offset ", *bad, ")");
+  }
+  const Impl& impl = *impl_;
+  Pieces pieces;
+  {
+    Pieces raw;
+    impl.raw_matcher.split(Piece{std::string(text), -1, true}, raw);
+    for (Piece& piece : raw) {
+      if (piece.token_id >= 0) {
+        pieces.push_back(std::move(piece));
+        continue;
+      }
+      if (impl.normalizer) impl.normalizer->normalize(piece.text);
+      impl.normalized_matcher.split(std::move(piece), pieces);
+    }
+  }
+  if (impl.pre_tokenizer) impl.pre_tokenizer->pre_tokenize(pieces);
+  std::vector<int32_t> ids;
+  ids.reserve(text.size() / 3 + 4);
+  for (const Piece& piece : pieces) {
+    if (piece.token_id >= 0) {
+      ids.push_back(piece.token_id);
+    } else {
+      impl.model->tokenize(piece.text, ids);
+    }
+  }
+  if (impl.post_processor) impl.post_processor->process(ids, add_special_tokens);
+  return ids;
+}
+
+const std::string* Tokenizer::Impl::token_for_decode(int32_t id) const {
+  if (auto it = added_by_id.find(id); it != added_by_id.end()) return &added_tokens[it->second].decode_text;
+  return model->id_to_token(id);
+}
+
+std::vector<std::string> Tokenizer::Impl::tokens_for_decode(std::span<const int32_t> ids,
+                                                            bool skip_special_tokens) const {
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const int32_t id = ids[i];
+    GLINT_CHECK(id >= 0 && id < id_limit, "token id ", id, " (position ", i, ") is outside the vocabulary [0, ",
+                id_limit, ")");
+    const std::string* token = token_for_decode(id);
+    if (!token) continue;
+    if (skip_special_tokens && is_special_content(*token)) continue;
+    tokens.push_back(*token);
+  }
+  return tokens;
+}
+
+std::string Tokenizer::Impl::run_decoder(std::vector<std::string> tokens) const {
+  if (!decoder) {
+    std::string joined;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i) joined.push_back(' ');
+      joined += tokens[i];
+    }
+    return joined;
+  }
+  decoder->decode_chain(tokens);
+  std::string joined;
+  for (const std::string& token : tokens) joined += token;
+  return joined;
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+  return impl_->run_decoder(impl_->tokens_for_decode(ids, skip_special_tokens));
+}
+
+std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
+  if (auto it = impl_->added_by_content.find(token); it != impl_->added_by_content.end()) return it->second;
+  return impl_->model->token_to_id(token);
+}
+
+std::string Tokenizer::id_to_token(int32_t id) const {
+  GLINT_CHECK(id >= 0 && id < impl_->id_limit, "token id ", id, " is outside the vocabulary [0, ", impl_->id_limit,
+              ")");
+  const std::string* token = impl_->token_for_decode(id);
+  return token ? *token : std::string();
+}
+
+int32_t Tokenizer::vocab_size() const { return impl_->vocab_size; }
+
+bool Tokenizer::is_special(int32_t id) const {
+  auto it = impl_->added_by_id.find(id);
+  return it != impl_->added_by_id.end() && impl_->added_tokens[it->second].special;
+}
+
+std::optional<int32_t> Tokenizer::bos_id() const { return impl_->bos; }
+
+}  // namespace glint

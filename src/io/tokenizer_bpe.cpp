@@ -1,0 +1,244 @@
+#include "io/tokenizer_bpe.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <mutex>
+#include <queue>
+
+#include "core/error.h"
+#include "io/unicode.h"
+
+namespace glint::tokenizer_detail {
+namespace {
+
+std::optional<std::string> optional_string(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::nullopt;
+  GLINT_CHECK(it->is_string(), "tokenizer.json: model.", key, " must be a string");
+  return it->get<std::string>();
+}
+
+bool optional_bool(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return false;
+  GLINT_CHECK(it->is_boolean(), "tokenizer.json: model.", key, " must be true or false");
+  return it->get<bool>();
+}
+
+std::string byte_token(int byte) {
+  char buffer[8];
+  std::snprintf(buffer, sizeof(buffer), "<0x%02X>", byte);
+  return buffer;
+}
+
+}  // namespace
+
+BpeModel::BpeModel(const nlohmann::json& model) {
+  GLINT_CHECK(model.is_object(), "tokenizer.json: model must be an object");
+  const std::string type = model.value("type", std::string("BPE"));
+  GLINT_CHECK(type == "BPE", "tokenizer.json: model type '", type, "' is not supported (only BPE)");
+  if (auto it = model.find("dropout"); it != model.end() && !it->is_null()) {
+    GLINT_CHECK(it->is_number() && it->get<double>() == 0.0,
+                "tokenizer.json: BPE dropout is not supported (it makes encoding random)");
+  }
+  unk_token_ = optional_string(model, "unk_token");
+  continuing_subword_prefix_ = optional_string(model, "continuing_subword_prefix").value_or("");
+  end_of_word_suffix_ = optional_string(model, "end_of_word_suffix").value_or("");
+  fuse_unk_ = optional_bool(model, "fuse_unk");
+  byte_fallback_ = optional_bool(model, "byte_fallback");
+  ignore_merges_ = optional_bool(model, "ignore_merges");
+
+  auto vocab_it = model.find("vocab");
+  GLINT_CHECK(vocab_it != model.end() && vocab_it->is_object(), "tokenizer.json: model.vocab is missing");
+  vocab_.reserve(vocab_it->size());
+  int32_t max_id = -1;
+  for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it) {
+    GLINT_CHECK(it.value().is_number_integer() && it.value().get<int64_t>() >= 0 &&
+                    it.value().get<int64_t>() < (int64_t{1} << 30),
+                "tokenizer.json: model.vocab entry '", it.key(), "' has an invalid id");
+    const auto id = it.value().get<int32_t>();
+    vocab_[it.key()] = id;
+    max_id = std::max(max_id, id);
+  }
+  id_to_token_.resize(static_cast<size_t>(max_id + 1));
+  has_id_.resize(static_cast<size_t>(max_id + 1));
+  for (const auto& [token, id] : vocab_) {
+    // Several tokens may share an id; the reference keeps an arbitrary one, we keep the smallest for stability.
+    if (!has_id_[id] || token < id_to_token_[id]) id_to_token_[id] = token;
+    has_id_[id] = true;
+  }
+
+  auto merges_it = model.find("merges");
+  GLINT_CHECK(merges_it != model.end() && merges_it->is_array(), "tokenizer.json: model.merges is missing");
+  merges_.reserve(merges_it->size());
+  uint32_t rank = 0;
+  for (const auto& merge : *merges_it) {
+    if (merge.is_string()) {
+      const auto& line = merge.get_ref<const std::string&>();
+      if (line.starts_with("#version")) continue;
+      const size_t space = line.find(' ');
+      GLINT_CHECK(space != std::string::npos && line.find(' ', space + 1) == std::string::npos,
+                  "tokenizer.json: merge ", rank + 1, " '", line, "' is not two tokens separated by one space");
+      add_merge(line.substr(0, space), line.substr(space + 1), rank);
+    } else {
+      GLINT_CHECK(merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string(),
+                  "tokenizer.json: merge ", rank + 1, " must be \"a b\" or [\"a\", \"b\"]");
+      add_merge(merge[0].get<std::string>(), merge[1].get<std::string>(), rank);
+    }
+    ++rank;
+  }
+
+  byte_fallback_ids_.assign(256, -1);
+  for (int b = 0; b < 256; ++b) {
+    if (auto id = token_to_id(byte_token(b))) byte_fallback_ids_[b] = *id;
+  }
+  if (unk_token_) {
+    GLINT_CHECK(vocab_.count(*unk_token_), "tokenizer.json: unk_token '", *unk_token_, "' is not in the vocab");
+  }
+}
+
+void BpeModel::add_merge(const std::string& left, const std::string& right, uint32_t rank) {
+  auto left_id = token_to_id(left);
+  auto right_id = token_to_id(right);
+  GLINT_CHECK(left_id, "tokenizer.json: merge ", rank + 1, " uses '", left, "' which is not in the vocab");
+  GLINT_CHECK(right_id, "tokenizer.json: merge ", rank + 1, " uses '", right, "' which is not in the vocab");
+  const size_t prefix = continuing_subword_prefix_.size();
+  GLINT_CHECK(right.size() >= prefix, "tokenizer.json: merge ", rank + 1, " right side is shorter than the prefix");
+  const std::string merged = left + right.substr(prefix);
+  auto merged_id = token_to_id(merged);
+  GLINT_CHECK(merged_id, "tokenizer.json: merge ", rank + 1, " makes '", merged, "' which is not in the vocab");
+  // A repeated pair keeps the last rank, as the reference's hash map does.
+  merges_[pair_key(*left_id, *right_id)] = {rank, *merged_id};
+}
+
+std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
+  auto it = vocab_.find(token);
+  if (it == vocab_.end()) return std::nullopt;
+  return it->second;
+}
+
+const std::string* BpeModel::id_to_token(int32_t id) const {
+  if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size() || !has_id_[id]) return nullptr;
+  return &id_to_token_[id];
+}
+
+void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
+  if (ignore_merges_) {
+    if (auto it = vocab_.find(word); it != vocab_.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
+  const bool cacheable = word.size() <= kMaxCachedWordBytes;
+  if (cacheable) {
+    std::shared_lock lock(cache_mutex_);
+    if (auto it = cache_.find(word); it != cache_.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  const size_t first = out.size();
+  merge_word(word, out);
+  if (cacheable) {
+    std::unique_lock lock(cache_mutex_);
+    if (cache_.size() < kCacheCapacity) cache_.emplace(std::string(word), std::vector<int32_t>(out.begin() + first, out.end()));
+  }
+}
+
+void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) const {
+  struct Symbol {
+    int32_t id;
+    int32_t prev, next;  // linked list over `symbols`; -1 at the ends
+    bool removed;
+  };
+  std::vector<Symbol> symbols;
+  symbols.reserve(word.size());
+  auto add_symbol = [&](int32_t id) {
+    const auto index = static_cast<int32_t>(symbols.size());
+    symbols.push_back({id, index - 1, -1, false});
+    if (index > 0) symbols[index - 1].next = index;
+  };
+
+  // 1. One symbol per character (or per byte with byte fallback, or a run of unknowns).
+  int32_t pending_unk = -1;  // an unknown-token run not yet added
+  std::string piece;
+  size_t pos = 0;
+  while (pos < word.size()) {
+    const size_t begin = pos;
+    pos += unicode::utf8_length_from_lead(static_cast<unsigned char>(word[pos]));
+    std::string_view character = word.substr(begin, pos - begin);
+    std::string_view lookup = character;
+    if (!continuing_subword_prefix_.empty() || !end_of_word_suffix_.empty()) {
+      piece.clear();
+      if (begin != 0) piece += continuing_subword_prefix_;
+      piece += character;
+      if (pos >= word.size()) piece += end_of_word_suffix_;
+      lookup = piece;
+    }
+    if (auto it = vocab_.find(lookup); it != vocab_.end()) {
+      if (pending_unk >= 0) {
+        add_symbol(pending_unk);
+        pending_unk = -1;
+      }
+      add_symbol(it->second);
+      continue;
+    }
+    if (byte_fallback_) {
+      bool all_bytes_known = true;
+      for (char c : lookup) all_bytes_known = all_bytes_known && byte_fallback_ids_[static_cast<unsigned char>(c)] >= 0;
+      if (all_bytes_known) {
+        // Like the reference, a pending unknown is not flushed here, so it lands after these bytes.
+        for (char c : lookup) add_symbol(byte_fallback_ids_[static_cast<unsigned char>(c)]);
+        continue;
+      }
+    }
+    if (unk_token_) {
+      const int32_t unk_id = vocab_.find(*unk_token_)->second;
+      if (pending_unk >= 0 && !fuse_unk_) add_symbol(pending_unk);
+      if (pending_unk < 0 || !fuse_unk_) pending_unk = unk_id;
+    }
+    // Without an unk token the character is dropped, as the reference does.
+  }
+  if (pending_unk >= 0) add_symbol(pending_unk);
+
+  // 2. Apply merges lowest rank first (leftmost on ties); stale queue entries are skipped.
+  struct Candidate {
+    uint32_t rank;
+    int32_t pos;
+    int32_t new_id;
+    bool operator<(const Candidate& other) const {  // std::priority_queue pops the largest
+      return rank != other.rank ? rank > other.rank : pos > other.pos;
+    }
+  };
+  std::vector<Candidate> storage;
+  storage.reserve(symbols.size() * 2);
+  std::priority_queue<Candidate> queue(std::less<Candidate>(), std::move(storage));
+  auto push_pair = [&](int32_t left) {
+    const int32_t right = symbols[left].next;
+    if (right < 0) return;
+    auto it = merges_.find(pair_key(symbols[left].id, symbols[right].id));
+    if (it != merges_.end()) queue.push({it->second.rank, left, it->second.new_id});
+  };
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) push_pair(i);
+  while (!queue.empty()) {
+    const Candidate top = queue.top();
+    queue.pop();
+    Symbol& left = symbols[top.pos];
+    if (left.removed || left.next < 0) continue;
+    Symbol& right = symbols[left.next];
+    auto it = merges_.find(pair_key(left.id, right.id));
+    if (it == merges_.end() || it->second.new_id != top.new_id) continue;
+    left.id = top.new_id;
+    right.removed = true;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = top.pos;
+    if (left.prev >= 0) push_pair(left.prev);
+    push_pair(top.pos);
+  }
+  for (const Symbol& s : symbols)
+    if (!s.removed) out.push_back(s.id);
+}
+
+}  // namespace glint::tokenizer_detail

@@ -1,0 +1,358 @@
+// Normalizers and pre-tokenizers of tokenizer.json, following the reference `tokenizers` library.
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/tokenizer_components.h"
+#include "io/tokenizer_pattern.h"
+#include "io/unicode.h"
+
+namespace glint::tokenizer_detail {
+namespace {
+
+using nlohmann::json;
+
+std::string component_type(const json& config, const char* kind) {
+  GLINT_CHECK(config.is_object(), "tokenizer.json: ", kind, " must be an object");
+  auto it = config.find("type");
+  GLINT_CHECK(it != config.end() && it->is_string(), "tokenizer.json: ", kind, " has no \"type\"");
+  return it->get<std::string>();
+}
+
+template <typename T>
+T field(const json& config, const char* key, const T& fallback) {
+  auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    fail("tokenizer.json: field \"", key, "\" of ", config.value("type", std::string("component")),
+         " has the wrong type");
+  }
+}
+
+// {"String": "..."} or {"Regex": "..."}.
+Pattern parse_pattern(const json& config, const char* owner) {
+  auto it = config.find("pattern");
+  GLINT_CHECK(it != config.end() && it->is_object(), "tokenizer.json: ", owner, " has no pattern");
+  if (auto s = it->find("String"); s != it->end() && s->is_string()) return Pattern::literal(s->get<std::string>());
+  if (auto r = it->find("Regex"); r != it->end() && r->is_string()) {
+    try {
+      return Pattern::regex(r->get<std::string>());
+    } catch (const Error& e) {
+      fail("tokenizer.json: ", owner, ": ", e.what());
+    }
+  }
+  fail("tokenizer.json: ", owner, " pattern must be {\"String\": ...} or {\"Regex\": ...}");
+}
+
+char32_t single_char(const std::string& text, const char* owner) {
+  GLINT_CHECK(!text.empty() && unicode::is_valid_utf8(text), "tokenizer.json: ", owner, " needs one character");
+  size_t pos = 0;
+  const char32_t c = unicode::next_code_point(text, pos);
+  GLINT_CHECK(pos == text.size(), "tokenizer.json: ", owner, " needs exactly one character, got '", text, "'");
+  return c;
+}
+
+// ---------------------------------------------------------------- normalizers
+
+class SequenceNormalizer final : public Normalizer {
+ public:
+  explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> parts) : parts_(std::move(parts)) {}
+  void normalize(std::string& text) const override {
+    for (const auto& part : parts_) part->normalize(text);
+  }
+
+ private:
+  std::vector<std::unique_ptr<Normalizer>> parts_;
+};
+
+class ReplaceNormalizer final : public Normalizer {
+ public:
+  ReplaceNormalizer(Pattern pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
+  void normalize(std::string& text) const override { text = pattern_.replace_all(text, content_); }
+
+ private:
+  Pattern pattern_;
+  std::string content_;
+};
+
+class PrependNormalizer final : public Normalizer {
+ public:
+  explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
+  void normalize(std::string& text) const override {
+    if (!text.empty()) text.insert(0, prefix_);
+  }
+
+ private:
+  std::string prefix_;
+};
+
+class StripNormalizer final : public Normalizer {
+ public:
+  StripNormalizer(bool left, bool right) : left_(left), right_(right) {}
+  void normalize(std::string& text) const override {
+    size_t begin = 0, end = text.size();
+    if (left_) {
+      size_t pos = 0;
+      while (pos < end) {
+        size_t next = pos;
+        if (!unicode::is_white_space(unicode::next_code_point(text, next))) break;
+        pos = next;
+      }
+      begin = pos;
+    }
+    if (right_) {
+      // Walk forward remembering where the last non-space character ended.
+      size_t pos = begin, last_end = begin;
+      while (pos < end) {
+        const char32_t c = unicode::next_code_point(text, pos);
+        if (!unicode::is_white_space(c)) last_end = pos;
+      }
+      end = last_end;
+    }
+    text = text.substr(begin, end - begin);
+  }
+
+ private:
+  bool left_, right_;
+};
+
+// ---------------------------------------------------------------- pre-tokenizers
+
+// Replaces every text piece by the pieces `split` returns for it: ranges into the (possibly rewritten) text.
+template <typename SplitFunction>
+void split_pieces(Pieces& pieces, SplitFunction split) {
+  Pieces result;
+  result.reserve(pieces.size());
+  for (Piece& piece : pieces) {
+    if (piece.token_id >= 0) {
+      result.push_back(std::move(piece));
+      continue;
+    }
+    const std::vector<std::pair<size_t, size_t>> ranges = split(piece);
+    for (const auto& [begin, end] : ranges) {
+      if (begin == end) continue;
+      result.push_back({piece.text.substr(begin, end - begin), -1, piece.at_original_start && begin == 0});
+    }
+  }
+  pieces = std::move(result);
+}
+
+class SequencePreTokenizer final : public PreTokenizer {
+ public:
+  explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> parts) : parts_(std::move(parts)) {}
+  void pre_tokenize(Pieces& pieces) const override {
+    for (const auto& part : parts_) part->pre_tokenize(pieces);
+  }
+
+ private:
+  std::vector<std::unique_ptr<PreTokenizer>> parts_;
+};
+
+class SplitPreTokenizer final : public PreTokenizer {
+ public:
+  SplitPreTokenizer(Pattern pattern, SplitBehavior behavior, bool invert)
+      : pattern_(std::move(pattern)), behavior_(behavior), invert_(invert) {}
+  void pre_tokenize(Pieces& pieces) const override {
+    split_pieces(pieces, [&](const Piece& piece) {
+      auto segments = pattern_.find_segments(piece.text);
+      if (invert_)
+        for (auto& s : segments) s.is_match = !s.is_match;
+      return apply_split_behavior(std::move(segments), behavior_);
+    });
+  }
+
+ private:
+  Pattern pattern_;
+  SplitBehavior behavior_;
+  bool invert_;
+};
+
+// Splits on single characters chosen by a predicate (Digits, WhitespaceSplit, Punctuation).
+template <typename Predicate>
+class CharSplitPreTokenizer final : public PreTokenizer {
+ public:
+  CharSplitPreTokenizer(Predicate predicate, SplitBehavior behavior) : predicate_(predicate), behavior_(behavior) {}
+  void pre_tokenize(Pieces& pieces) const override {
+    split_pieces(pieces, [&](const Piece& piece) {
+      return apply_split_behavior(find_char_segments(piece.text, predicate_), behavior_);
+    });
+  }
+
+ private:
+  Predicate predicate_;
+  SplitBehavior behavior_;
+};
+template <typename Predicate>
+std::unique_ptr<PreTokenizer> make_char_split(Predicate predicate, SplitBehavior behavior) {
+  return std::make_unique<CharSplitPreTokenizer<Predicate>>(predicate, behavior);
+}
+
+// A predicate for one character backed by a PCRE2 class such as \p{N} (so Unicode tables come from PCRE2).
+class CharClass {
+ public:
+  explicit CharClass(const std::string& pattern) : regex_(std::make_shared<Regex>(pattern)) {
+    for (int c = 0; c < 128; ++c) ascii_[c] = regex_->matches_at_start(std::string(1, static_cast<char>(c)));
+  }
+  bool operator()(char32_t c) const {
+    if (c < 128) return ascii_[c];
+    std::string text;
+    unicode::append_utf8(text, c);
+    return regex_->matches_at_start(text);
+  }
+
+ private:
+  std::shared_ptr<Regex> regex_;
+  std::array<bool, 128> ascii_{};
+};
+
+constexpr const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+class ByteLevelPreTokenizer final : public PreTokenizer {
+ public:
+  ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex)
+      : add_prefix_space_(add_prefix_space), regex_(use_regex ? std::make_shared<Regex>(kGpt2Pattern) : nullptr) {}
+  void pre_tokenize(Pieces& pieces) const override {
+    split_pieces(pieces, [&](Piece& piece) -> std::vector<std::pair<size_t, size_t>> {
+      if (add_prefix_space_ && !piece.text.starts_with(' ')) piece.text.insert(0, " ");
+      if (!regex_) return {{0, piece.text.size()}};
+      std::vector<Segment> segments;
+      size_t previous = 0;
+      for (const auto& [begin, end] : regex_->find_all(piece.text)) {
+        if (previous != begin) segments.push_back({previous, begin, false});
+        segments.push_back({begin, end, true});
+        previous = end;
+      }
+      if (previous != piece.text.size()) segments.push_back({previous, piece.text.size(), false});
+      return apply_split_behavior(std::move(segments), SplitBehavior::kIsolated);
+    });
+    const auto& table = unicode::byte_to_level_char();
+    for (Piece& piece : pieces) {
+      if (piece.token_id >= 0) continue;
+      std::string mapped;
+      mapped.reserve(piece.text.size() * 2);
+      for (char c : piece.text) mapped += table[static_cast<unsigned char>(c)];
+      piece.text = std::move(mapped);
+    }
+  }
+
+ private:
+  bool add_prefix_space_;
+  std::shared_ptr<Regex> regex_;
+};
+
+enum class PrependScheme { kAlways, kFirst, kNever };
+
+PrependScheme parse_prepend_scheme(const json& config) {
+  std::string scheme = field<std::string>(config, "prepend_scheme", "");
+  if (scheme.empty()) return field<bool>(config, "add_prefix_space", true) ? PrependScheme::kAlways : PrependScheme::kNever;
+  if (scheme == "always") return PrependScheme::kAlways;
+  if (scheme == "first") return PrependScheme::kFirst;
+  if (scheme == "never") return PrependScheme::kNever;
+  fail("tokenizer.json: Metaspace prepend_scheme '", scheme, "' is unknown");
+}
+
+class MetaspacePreTokenizer final : public PreTokenizer {
+ public:
+  MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, bool split)
+      : replacement_(std::move(replacement)),
+        replacement_char_(single_char(replacement_, "Metaspace replacement")),
+        scheme_(scheme),
+        split_(split) {}
+  void pre_tokenize(Pieces& pieces) const override {
+    split_pieces(pieces, [&](Piece& piece) -> std::vector<std::pair<size_t, size_t>> {
+      piece.text = Pattern::literal(" ").replace_all(piece.text, replacement_);
+      const bool prepend = scheme_ == PrependScheme::kAlways || (scheme_ == PrependScheme::kFirst && piece.at_original_start);
+      if (prepend && !piece.text.starts_with(replacement_)) piece.text.insert(0, replacement_);
+      if (!split_) return {{0, piece.text.size()}};
+      const char32_t replacement = replacement_char_;
+      return apply_split_behavior(find_char_segments(piece.text, [replacement](char32_t c) { return c == replacement; }),
+                                  SplitBehavior::kMergedWithNext);
+    });
+  }
+
+ private:
+  std::string replacement_;
+  char32_t replacement_char_;
+  PrependScheme scheme_;
+  bool split_;
+};
+
+}  // namespace
+
+std::unique_ptr<Normalizer> make_normalizer(const json& config) {
+  if (config.is_null()) return nullptr;
+  const std::string type = component_type(config, "normalizer");
+  if (type == "Sequence") {
+    std::vector<std::unique_ptr<Normalizer>> parts;
+    auto it = config.find("normalizers");
+    GLINT_CHECK(it != config.end() && it->is_array(), "tokenizer.json: Sequence normalizer has no \"normalizers\"");
+    for (const auto& part : *it) {
+      if (auto normalizer = make_normalizer(part)) parts.push_back(std::move(normalizer));
+    }
+    return std::make_unique<SequenceNormalizer>(std::move(parts));
+  }
+  if (type == "Replace") {
+    return std::make_unique<ReplaceNormalizer>(parse_pattern(config, "Replace normalizer"),
+                                               field<std::string>(config, "content", ""));
+  }
+  if (type == "Prepend") return std::make_unique<PrependNormalizer>(field<std::string>(config, "prepend", ""));
+  if (type == "Strip") {
+    return std::make_unique<StripNormalizer>(field<bool>(config, "strip_left", false),
+                                             field<bool>(config, "strip_right", false));
+  }
+  fail("tokenizer.json: normalizer '", type, "' is not supported");
+}
+
+std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& config) {
+  if (config.is_null()) return nullptr;
+  const std::string type = component_type(config, "pre_tokenizer");
+  if (type == "Sequence") {
+    std::vector<std::unique_ptr<PreTokenizer>> parts;
+    auto it = config.find("pretokenizers");
+    GLINT_CHECK(it != config.end() && it->is_array(), "tokenizer.json: Sequence pre_tokenizer has no \"pretokenizers\"");
+    for (const auto& part : *it) {
+      if (auto pre_tokenizer = make_pre_tokenizer(part)) parts.push_back(std::move(pre_tokenizer));
+    }
+    return std::make_unique<SequencePreTokenizer>(std::move(parts));
+  }
+  if (type == "Split") {
+    SplitBehavior behavior;
+    try {
+      behavior = parse_split_behavior(field<std::string>(config, "behavior", ""));
+    } catch (const Error& e) {
+      fail("tokenizer.json: Split pre_tokenizer: ", e.what());
+    }
+    return std::make_unique<SplitPreTokenizer>(parse_pattern(config, "Split pre_tokenizer"), behavior,
+                                               field<bool>(config, "invert", false));
+  }
+  if (type == "ByteLevel") {
+    return std::make_unique<ByteLevelPreTokenizer>(field<bool>(config, "add_prefix_space", true),
+                                                   field<bool>(config, "use_regex", true));
+  }
+  if (type == "Metaspace") {
+    return std::make_unique<MetaspacePreTokenizer>(field<std::string>(config, "replacement", "\xE2\x96\x81"),
+                                                   parse_prepend_scheme(config), field<bool>(config, "split", true));
+  }
+  if (type == "Whitespace") {
+    // \w+|[^\w\s]+ keeps words and punctuation runs, dropping the whitespace between them.
+    return std::make_unique<SplitPreTokenizer>(Pattern::regex(R"(\w+|[^\w\s]+)"), SplitBehavior::kRemoved, true);
+  }
+  if (type == "WhitespaceSplit") {
+    return make_char_split([](char32_t c) { return unicode::is_white_space(c); }, SplitBehavior::kRemoved);
+  }
+  if (type == "Digits") {
+    return make_char_split(CharClass(R"(\p{N})"), field<bool>(config, "individual_digits", false)
+                                                      ? SplitBehavior::kIsolated
+                                                      : SplitBehavior::kContiguous);
+  }
+  if (type == "Punctuation") {
+    SplitBehavior behavior = SplitBehavior::kIsolated;
+    if (config.contains("behavior")) behavior = parse_split_behavior(field<std::string>(config, "behavior", ""));
+    return make_char_split(CharClass(R"([\p{P}!-/:-@\[-`{-~])"), behavior);
+  }
+  fail("tokenizer.json: pre_tokenizer '", type, "' is not supported");
+}
+
+}  // namespace glint::tokenizer_detail

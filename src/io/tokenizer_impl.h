@@ -1,0 +1,43 @@
+// Internal state of glint::Tokenizer, shared by tokenizer.cpp and tokenizer_stream.cpp.
+#pragma once
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "io/tokenizer.h"
+#include "io/tokenizer_added_tokens.h"
+#include "io/tokenizer_bpe.h"
+#include "io/tokenizer_components.h"
+
+namespace glint {
+
+struct Tokenizer::Impl {
+  std::unique_ptr<tokenizer_detail::BpeModel> model;
+  std::unique_ptr<tokenizer_detail::Normalizer> normalizer;
+  std::unique_ptr<tokenizer_detail::PreTokenizer> pre_tokenizer;
+  std::unique_ptr<tokenizer_detail::PostProcessor> post_processor;
+  std::unique_ptr<tokenizer_detail::Decoder> decoder;
+
+  std::vector<tokenizer_detail::AddedToken> added_tokens;  // unique by id
+  std::unordered_map<int32_t, size_t> added_by_id;         // id -> index in added_tokens
+  tokenizer_detail::TokenMap added_by_content;             // content -> id
+  std::unordered_set<std::string> special_contents;
+  tokenizer_detail::AddedTokenMatcher raw_matcher;         // tokens with normalized=false
+  tokenizer_detail::AddedTokenMatcher normalized_matcher;  // tokens with normalized=true (normalized content)
+
+  int32_t vocab_size = 0;
+  int32_t id_limit = 0;  // every valid id is below this
+  std::optional<int32_t> bos;
+
+  // The string decode() feeds to the decoder for `id`, or nullptr when the id is unassigned.
+  const std::string* token_for_decode(int32_t id) const;
+  bool is_special_content(const std::string& token) const { return special_contents.count(token) > 0; }
+  std::vector<std::string> tokens_for_decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
+  std::string run_decoder(std::vector<std::string> tokens) const;
+};
+
+}  // namespace glint

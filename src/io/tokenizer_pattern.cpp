@@ -1,0 +1,200 @@
+#include "io/tokenizer_pattern.h"
+
+#include <algorithm>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "core/error.h"
+
+namespace glint::tokenizer_detail {
+
+struct Regex::Compiled {
+  pcre2_code* code = nullptr;
+  bool jit = false;
+  ~Compiled() {
+    if (code) pcre2_code_free(code);
+  }
+};
+
+namespace {
+struct MatchData {
+  pcre2_match_data* data;
+  explicit MatchData(const pcre2_code* code) : data(pcre2_match_data_create_from_pattern(code, nullptr)) {
+    GLINT_CHECK(data, "out of memory creating regex match data");
+  }
+  ~MatchData() { pcre2_match_data_free(data); }
+  MatchData(const MatchData&) = delete;
+  MatchData& operator=(const MatchData&) = delete;
+};
+}  // namespace
+
+Regex::Regex(const std::string& pattern) : source_(pattern) {
+  int error_code = 0;
+  PCRE2_SIZE error_offset = 0;
+  auto compiled = std::make_shared<Compiled>();
+  compiled->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                 PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
+  if (!compiled->code) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error_code, message, sizeof(message));
+    fail("invalid regex '", pattern, "' at offset ", error_offset, ": ", reinterpret_cast<const char*>(message));
+  }
+  compiled->jit = pcre2_jit_compile(compiled->code, PCRE2_JIT_COMPLETE) == 0;
+  compiled_ = std::move(compiled);
+}
+
+std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
+  std::vector<std::pair<size_t, size_t>> matches;
+  MatchData match(compiled_->code);
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t search_from = 0;
+  bool have_previous = false;
+  size_t previous_end = 0;
+  // The text was validated as UTF-8 once on entry to the tokenizer, so PCRE2 need not check it on every call.
+  const uint32_t options = PCRE2_NO_UTF_CHECK;
+  while (search_from <= text.size()) {
+    const int rc = compiled_->jit
+                       ? pcre2_jit_match(compiled_->code, subject, text.size(), search_from, options, match.data, nullptr)
+                       : pcre2_match(compiled_->code, subject, text.size(), search_from, options, match.data, nullptr);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(rc, message, sizeof(message));
+      fail("regex '", source_, "' failed: ", reinterpret_cast<const char*>(message));
+    }
+    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.data);
+    const size_t begin = ovector[0], end = ovector[1];
+    if (begin == end && have_previous && previous_end == end) {
+      // Same rule as the onig crate: step one character past an empty match that touches the previous one.
+      if (search_from >= text.size()) break;
+      search_from += unicode::utf8_length_from_lead(static_cast<unsigned char>(text[search_from]));
+      continue;
+    }
+    matches.emplace_back(begin, end);
+    have_previous = true;
+    previous_end = end;
+    search_from = end;
+  }
+  return matches;
+}
+
+bool Regex::matches_at_start(std::string_view text) const {
+  MatchData match(compiled_->code);
+  const int rc = pcre2_match(compiled_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0,
+                             PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, match.data, nullptr);
+  if (rc < 0) return false;
+  const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.data);
+  return ovector[1] > ovector[0];
+}
+
+Pattern Pattern::literal(std::string text) {
+  Pattern pattern;
+  pattern.literal_ = std::move(text);
+  return pattern;
+}
+
+Pattern Pattern::regex(const std::string& source) {
+  Pattern pattern;
+  pattern.regex_ = std::make_shared<Regex>(source);
+  return pattern;
+}
+
+std::vector<Segment> Pattern::find_segments(std::string_view text) const {
+  if (text.empty()) return {{0, 0, false}};
+  std::vector<std::pair<size_t, size_t>> matches;
+  if (regex_) {
+    matches = regex_->find_all(text);
+  } else if (!literal_.empty()) {
+    for (size_t pos = text.find(literal_); pos != std::string_view::npos; pos = text.find(literal_, pos)) {
+      matches.emplace_back(pos, pos + literal_.size());
+      pos += literal_.size();
+    }
+  }
+  std::vector<Segment> segments;
+  segments.reserve(matches.size() * 2 + 1);
+  size_t previous = 0;
+  for (const auto& [begin, end] : matches) {
+    if (previous != begin) segments.push_back({previous, begin, false});
+    segments.push_back({begin, end, true});
+    previous = end;
+  }
+  if (previous != text.size()) segments.push_back({previous, text.size(), false});
+  return segments;
+}
+
+std::string Pattern::replace_all(std::string_view text, std::string_view replacement) const {
+  std::string out;
+  out.reserve(text.size());
+  for (const Segment& segment : find_segments(text)) {
+    if (segment.is_match) {
+      out.append(replacement);
+    } else {
+      out.append(text.substr(segment.begin, segment.end - segment.begin));
+    }
+  }
+  return out;
+}
+
+SplitBehavior parse_split_behavior(const std::string& name) {
+  if (name == "Removed") return SplitBehavior::kRemoved;
+  if (name == "Isolated") return SplitBehavior::kIsolated;
+  if (name == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+  if (name == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+  if (name == "Contiguous") return SplitBehavior::kContiguous;
+  fail("unknown split behavior '", name, "'");
+}
+
+std::vector<std::pair<size_t, size_t>> apply_split_behavior(std::vector<Segment> segments, SplitBehavior behavior) {
+  std::vector<std::pair<size_t, size_t>> kept;
+  kept.reserve(segments.size());
+  switch (behavior) {
+    case SplitBehavior::kIsolated:
+      for (const Segment& s : segments) kept.emplace_back(s.begin, s.end);
+      break;
+    case SplitBehavior::kRemoved:
+      for (const Segment& s : segments)
+        if (!s.is_match) kept.emplace_back(s.begin, s.end);
+      break;
+    case SplitBehavior::kContiguous: {
+      bool previous_match = false;
+      for (const Segment& s : segments) {
+        if (s.is_match == previous_match && !kept.empty()) {
+          kept.back().second = s.end;
+        } else {
+          kept.emplace_back(s.begin, s.end);
+        }
+        previous_match = s.is_match;
+      }
+      break;
+    }
+    case SplitBehavior::kMergedWithPrevious: {
+      bool previous_match = false;
+      for (const Segment& s : segments) {
+        if (s.is_match && !previous_match && !kept.empty()) {
+          kept.back().second = s.end;
+        } else {
+          kept.emplace_back(s.begin, s.end);
+        }
+        previous_match = s.is_match;
+      }
+      break;
+    }
+    case SplitBehavior::kMergedWithNext: {
+      bool previous_match = false;
+      for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
+        if (it->is_match && !previous_match && !kept.empty()) {
+          kept.back().first = it->begin;
+        } else {
+          kept.emplace_back(it->begin, it->end);
+        }
+        previous_match = it->is_match;
+      }
+      std::reverse(kept.begin(), kept.end());
+      break;
+    }
+  }
+  return kept;
+}
+
+}  // namespace glint::tokenizer_detail
