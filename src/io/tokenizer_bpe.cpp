@@ -89,6 +89,15 @@ BpeModel::BpeModel(const nlohmann::json& model) {
     ++rank;
   }
 
+  if (continuing_subword_prefix_.empty() && end_of_word_suffix_.empty()) {
+    bmp_char_ids_.assign(0x10000, -1);
+    for (const auto& [token, id] : vocab_) {
+      if (token.empty() || token.size() > 3) continue;
+      size_t pos = 0;
+      const char32_t cp = unicode::next_code_point(token, pos);
+      if (pos == token.size() && cp < 0x10000 && unicode::is_valid_utf8(token)) bmp_char_ids_[cp] = id;
+    }
+  }
   byte_fallback_ids_.assign(256, -1);
   for (int b = 0; b < 256; ++b) {
     if (auto id = token_to_id(byte_token(b))) byte_fallback_ids_[b] = *id;
@@ -109,7 +118,33 @@ void BpeModel::add_merge(const std::string& left, const std::string& right, uint
   auto merged_id = token_to_id(merged);
   GLINT_CHECK(merged_id, "tokenizer.json: merge ", rank + 1, " makes '", merged, "' which is not in the vocab");
   // A repeated pair keeps the last rank, as the reference's hash map does.
-  merges_[pair_key(*left_id, *right_id)] = {rank, *merged_id};
+  merges_.insert_or_assign(pair_key(*left_id, *right_id), {rank, *merged_id});
+}
+
+void BpeModel::MergeTable::reserve(size_t count) {
+  size_t capacity = 16;
+  int bits = 4;
+  while (capacity < count * 2 + 16) {
+    capacity *= 2;
+    ++bits;
+  }
+  slots_.assign(capacity, Slot{kEmpty, MergeResult{0, 0}});
+  mask_ = capacity - 1;
+  shift_ = 64 - bits;
+  size_ = 0;
+}
+
+void BpeModel::MergeTable::insert_or_assign(uint64_t key, MergeResult value) {
+  if ((size_ + 1) * 2 > slots_.size()) {  // keep the load factor at or below one half
+    std::vector<Slot> old = std::move(slots_);
+    reserve(old.size());
+    for (const Slot& entry : old)
+      if (entry.key != kEmpty) insert_or_assign(entry.key, entry.value);
+  }
+  size_t slot = hash(key);
+  while (slots_[slot].key != kEmpty && slots_[slot].key != key) slot = (slot + 1) & mask_;
+  if (slots_[slot].key == kEmpty) ++size_;
+  slots_[slot] = {key, value};
 }
 
 std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
@@ -169,6 +204,18 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     const size_t begin = pos;
     pos += unicode::utf8_length_from_lead(static_cast<unsigned char>(word[pos]));
     std::string_view character = word.substr(begin, pos - begin);
+    if (!bmp_char_ids_.empty() && character.size() <= 3) {
+      size_t probe = begin;
+      const int32_t id = bmp_char_ids_[unicode::next_code_point(word, probe)];
+      if (id >= 0) {
+        if (pending_unk >= 0) {
+          add_symbol(pending_unk);
+          pending_unk = -1;
+        }
+        add_symbol(id);
+        continue;
+      }
+    }
     std::string_view lookup = character;
     if (!continuing_subword_prefix_.empty() || !end_of_word_suffix_.empty()) {
       piece.clear();
@@ -218,8 +265,9 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   auto push_pair = [&](int32_t left) {
     const int32_t right = symbols[left].next;
     if (right < 0) return;
-    auto it = merges_.find(pair_key(symbols[left].id, symbols[right].id));
-    if (it != merges_.end()) queue.push({it->second.rank, left, it->second.new_id});
+    if (const MergeResult* merge = merges_.find(pair_key(symbols[left].id, symbols[right].id))) {
+      queue.push({merge->rank, left, merge->new_id});
+    }
   };
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) push_pair(i);
   while (!queue.empty()) {
@@ -228,8 +276,8 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     Symbol& left = symbols[top.pos];
     if (left.removed || left.next < 0) continue;
     Symbol& right = symbols[left.next];
-    auto it = merges_.find(pair_key(left.id, right.id));
-    if (it == merges_.end() || it->second.new_id != top.new_id) continue;
+    const MergeResult* merge = merges_.find(pair_key(left.id, right.id));
+    if (!merge || merge->new_id != top.new_id) continue;
     left.id = top.new_id;
     right.removed = true;
     left.next = right.next;
