@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+
 namespace glint::jinja {
 
 class Value;
@@ -148,9 +150,7 @@ struct RuntimeError {
 };
 template <typename... Args>
 [[noreturn]] void runtime_fail(Args&&... args) {
-  std::string message;
-  ((message += args), ...);
-  throw RuntimeError{std::move(message)};
+  throw RuntimeError{glint::str(std::forward<Args>(args)...)};
 }
 
 }  // namespace glint::jinja

@@ -1,0 +1,538 @@
+#include "io/jinja_interpreter.h"
+
+#include <cmath>
+
+#include "io/jinja.h"
+#include "io/jinja_parser.h"
+#include "io/jinja_unicode.h"
+
+namespace glint::jinja {
+namespace {
+
+[[noreturn]] void fail_undefined(const Value& v) { runtime_fail(v.as_undefined().hint); }
+
+void check_defined(const Value& v) {
+  if (v.is_undefined()) fail_undefined(v);
+}
+
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+int64_t floor_mod(int64_t a, int64_t b) {
+  int64_t r = a % b;
+  if (r != 0 && ((r < 0) != (b < 0))) r += b;
+  return r;
+}
+
+Value repeat(const Value& sequence, int64_t times) {
+  if (sequence.is_string()) {
+    std::string out;
+    for (int64_t i = 0; i < times; ++i) out += sequence.as_string();
+    return Value(std::move(out));
+  }
+  std::vector<Value> items;
+  for (int64_t i = 0; i < times; ++i)
+    for (const Value& v : sequence.as_list().items) items.push_back(v);
+  return Value::list(std::move(items), sequence.is_tuple());
+}
+
+[[noreturn]] void unsupported_operands(const std::string& op, const Value& a, const Value& b) {
+  runtime_fail("unsupported operand type(s) for ", op, ": '", type_name(a), "' and '", type_name(b), "'");
+}
+
+}  // namespace
+
+Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
+  check_defined(a);
+  check_defined(b);
+  bool numbers = a.is_number() && b.is_number();
+  bool any_float = a.is_float() || b.is_float();
+  if (op == "+") {
+    if (numbers) return any_float ? Value(a.as_double() + b.as_double()) : Value(a.as_int() + b.as_int());
+    if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
+    if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+      std::vector<Value> items = a.as_list().items;
+      for (const Value& v : b.as_list().items) items.push_back(v);
+      return Value::list(std::move(items), a.is_tuple());
+    }
+    if (a.is_string()) runtime_fail("can only concatenate str (not \"", type_name(b), "\") to str");
+    if (a.is_list() && !a.is_tuple()) runtime_fail("can only concatenate list (not \"", type_name(b), "\") to list");
+    unsupported_operands("+", a, b);
+  }
+  if (op == "-") {
+    if (numbers) return any_float ? Value(a.as_double() - b.as_double()) : Value(a.as_int() - b.as_int());
+    unsupported_operands("-", a, b);
+  }
+  if (op == "*") {
+    if (numbers) return any_float ? Value(a.as_double() * b.as_double()) : Value(a.as_int() * b.as_int());
+    if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
+    if ((b.is_string() || b.is_list()) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
+    unsupported_operands("*", a, b);
+  }
+  if (op == "/") {
+    if (!numbers) unsupported_operands("/", a, b);
+    if (b.as_double() == 0) runtime_fail("division by zero");
+    return Value(a.as_double() / b.as_double());
+  }
+  if (op == "//") {
+    if (!numbers) unsupported_operands("//", a, b);
+    if (b.as_double() == 0) runtime_fail(any_float ? "float floor division by zero" : "integer division or modulo by zero");
+    if (any_float) return Value(std::floor(a.as_double() / b.as_double()));
+    return Value(floor_div(a.as_int(), b.as_int()));
+  }
+  if (op == "%") {
+    if (a.is_string()) return Value(percent_format(a.as_string(), b));
+    if (!numbers) unsupported_operands("%", a, b);
+    if (b.as_double() == 0) runtime_fail(any_float ? "float modulo" : "integer division or modulo by zero");
+    if (any_float) {
+      double r = std::fmod(a.as_double(), b.as_double());
+      if (r != 0 && ((r < 0) != (b.as_double() < 0))) r += b.as_double();
+      return Value(r);
+    }
+    return Value(floor_mod(a.as_int(), b.as_int()));
+  }
+  if (op == "**") {
+    if (!numbers) unsupported_operands("** or pow()", a, b);
+    if (!any_float && b.as_int() >= 0) {
+      int64_t result = 1, base = a.as_int();
+      for (int64_t e = b.as_int(); e > 0; --e) result *= base;
+      return Value(result);
+    }
+    return Value(std::pow(a.as_double(), b.as_double()));
+  }
+  runtime_fail("unknown operator ", op);
+}
+
+bool contains(const Value& haystack, const Value& needle) {
+  if (haystack.is_string()) {
+    if (!needle.is_string()) {
+      check_defined(needle);
+      runtime_fail("'in <string>' requires string as left operand, not ", type_name(needle));
+    }
+    return haystack.as_string().find(needle.as_string()) != std::string::npos;
+  }
+  if (haystack.is_list()) {
+    for (const Value& v : haystack.as_list().items)
+      if (equals(v, needle)) return true;
+    return false;
+  }
+  if (haystack.is_dict()) return haystack.as_dict().find(needle) != nullptr;
+  if (haystack.is_undefined()) return false;
+  if (haystack.is_object()) return haystack.object_ptr()->attributes->find(needle) != nullptr;
+  runtime_fail("argument of type '", type_name(haystack), "' is not iterable");
+}
+
+// ---------------------------------------------------------------- expressions
+
+CallArgs Interpreter::eval_args(const Expr& expr, const ScopePtr& scope) {
+  CallArgs args;
+  for (const auto& item : expr.items) args.positional.push_back(eval(*item, scope));
+  for (const auto& [name, value] : expr.kwargs) args.keyword.emplace_back(name, eval(*value, scope));
+  return args;
+}
+
+Value Interpreter::call(const Value& callee, CallArgs& args) {
+  if (callee.is_function()) return callee.as_function().call(args);
+  if (callee.is_object()) {
+    const Value* call_attribute = callee.object_ptr()->attributes->find(std::string_view("__call__"));
+    if (call_attribute && call_attribute->is_function()) return call_attribute->as_function().call(args);
+  }
+  check_defined(callee);
+  runtime_fail("'", type_name(callee), "' object is not callable");
+}
+
+Value Interpreter::apply_filter(const std::string& name, const Value& subject, CallArgs& args) {
+  FilterFunction filter = find_filter(name);
+  if (!filter) runtime_fail("no filter named '", name, "'");
+  return filter(*this, subject, args);
+}
+
+bool Interpreter::apply_test(const std::string& name, const Value& subject, CallArgs& args) {
+  TestFunction test = find_test(name);
+  if (!test) runtime_fail("no test named '", name, "'");
+  return test(*this, subject, args);
+}
+
+Value Interpreter::eval_filter_chain(const Expr& filter, const Value& subject, const ScopePtr& scope) {
+  Value input = filter.object ? eval_filter_chain(*filter.object, subject, scope) : subject;
+  CallArgs args = eval_args(filter, scope);
+  return apply_filter(filter.name, input, args);
+}
+
+Value Interpreter::eval_binary(const Expr& expr, const ScopePtr& scope) {
+  if (expr.name == "and") {
+    Value left = eval(*expr.left, scope);
+    return truthy(left) ? eval(*expr.right, scope) : left;
+  }
+  if (expr.name == "or") {
+    Value left = eval(*expr.left, scope);
+    return truthy(left) ? left : eval(*expr.right, scope);
+  }
+  Value left = eval(*expr.left, scope);
+  Value right = eval(*expr.right, scope);
+  return binary_arithmetic(expr.name, left, right);
+}
+
+Value Interpreter::eval_compare(const Expr& expr, const ScopePtr& scope) {
+  Value left = eval(*expr.object, scope);
+  for (const auto& [op, operand] : expr.comparisons) {
+    Value right = eval(*operand, scope);
+    bool result;
+    if (op == "==") {
+      result = equals(left, right);
+    } else if (op == "!=") {
+      result = !equals(left, right);
+    } else if (op == "in") {
+      result = contains(right, left);
+    } else if (op == "notin") {
+      result = !contains(right, left);
+    } else {
+      check_defined(left);
+      check_defined(right);
+      if (op == "<") result = less_than(left, right);
+      else if (op == ">") result = less_than(right, left);
+      else if (op == "<=") result = less_than(left, right) || equals(left, right);
+      else result = less_than(right, left) || equals(left, right);
+    }
+    if (!result) return Value(false);
+    left = std::move(right);
+  }
+  return Value(true);
+}
+
+Value Interpreter::eval(const Expr& expr, const ScopePtr& scope) {
+  switch (expr.kind) {
+    case ExprKind::Literal:
+      return expr.value;
+    case ExprKind::Name: {
+      const Value* v = scope->lookup(expr.name);
+      if (v) return *v;
+      return Value::undefined("'" + expr.name + "' is undefined");
+    }
+    case ExprKind::List:
+    case ExprKind::Tuple: {
+      std::vector<Value> items;
+      for (const auto& item : expr.items) items.push_back(eval(*item, scope));
+      return Value::list(std::move(items), expr.kind == ExprKind::Tuple);
+    }
+    case ExprKind::Dict: {
+      Value dict = Value::dict();
+      for (size_t i = 0; i < expr.items.size(); ++i)
+        dict.dict_ptr()->set(eval(*expr.items[i], scope), eval(*expr.values[i], scope));
+      return dict;
+    }
+    case ExprKind::GetAttr:
+      return get_attribute(eval(*expr.object, scope), expr.name);
+    case ExprKind::GetItem:
+      return get_item(eval(*expr.object, scope), eval(*expr.index, scope));
+    case ExprKind::Slice: {
+      Value object = eval(*expr.object, scope);
+      Value none{None{}};
+      return slice_value(object, expr.start ? eval(*expr.start, scope) : none,
+                         expr.stop ? eval(*expr.stop, scope) : none, expr.step ? eval(*expr.step, scope) : none);
+    }
+    case ExprKind::Call: {
+      Value callee = eval(*expr.object, scope);
+      CallArgs args = eval_args(expr, scope);
+      return call(callee, args);
+    }
+    case ExprKind::Filter: {
+      Value subject = eval(*expr.object, scope);
+      CallArgs args = eval_args(expr, scope);
+      return apply_filter(expr.name, subject, args);
+    }
+    case ExprKind::Test: {
+      Value subject = eval(*expr.object, scope);
+      CallArgs args = eval_args(expr, scope);
+      bool result = apply_test(expr.name, subject, args);
+      return Value(expr.negated ? !result : result);
+    }
+    case ExprKind::Not:
+      return Value(!truthy(eval(*expr.object, scope)));
+    case ExprKind::Negate:
+    case ExprKind::Plus: {
+      Value v = eval(*expr.object, scope);
+      check_defined(v);
+      if (!v.is_number()) runtime_fail("bad operand type for unary ", expr.kind == ExprKind::Negate ? "-" : "+", ": '", type_name(v), "'");
+      if (expr.kind == ExprKind::Plus) return v.is_bool() ? Value(v.as_int()) : v;
+      return v.is_float() ? Value(-v.as_double()) : Value(-v.as_int());
+    }
+    case ExprKind::Binary:
+      return eval_binary(expr, scope);
+    case ExprKind::Compare:
+      return eval_compare(expr, scope);
+    case ExprKind::Concat: {
+      std::string out;
+      for (const auto& item : expr.items) out += to_str(eval(*item, scope));
+      return Value(std::move(out));
+    }
+    case ExprKind::Conditional:
+      if (truthy(eval(*expr.condition, scope))) return eval(*expr.then_expr, scope);
+      if (expr.else_expr) return eval(*expr.else_expr, scope);
+      return Value::undefined(str("the inline if-expression on line ", expr.line,
+                                  " evaluated to false and no else section was defined."));
+  }
+  runtime_fail("unknown expression");
+}
+
+// ---------------------------------------------------------------- statements
+
+void Interpreter::assign(const Target& target, const Value& value, const ScopePtr& scope) {
+  if (!target.attribute.empty()) {
+    const Value* object = scope->lookup(target.names[0]);
+    if (!object || !object->is_object() || !object->object_ptr()->assignable)
+      runtime_fail("cannot assign attribute on non-namespace object");
+    object->object_ptr()->attributes->set(Value(target.attribute), value);
+    return;
+  }
+  if (!target.is_tuple) {
+    scope->vars[target.names[0]] = value;
+    return;
+  }
+  check_defined(value);
+  std::vector<Value> items = iterate(value);
+  if (items.size() < target.names.size())
+    runtime_fail("not enough values to unpack (expected ", target.names.size(), ", got ", items.size(), ")");
+  if (items.size() > target.names.size())
+    runtime_fail("too many values to unpack (expected ", target.names.size(), ")");
+  for (size_t i = 0; i < items.size(); ++i) scope->vars[target.names[i]] = items[i];
+}
+
+Interpreter::Flow Interpreter::exec_body(const Body& body, const ScopePtr& scope, std::string& out) {
+  for (const auto& stmt : body) {
+    Flow flow = exec(*stmt, scope, out);
+    if (flow != Flow::Normal) return flow;
+  }
+  return Flow::Normal;
+}
+
+void Interpreter::render(const Body& body, const ScopePtr& scope, std::string& out) { exec_body(body, scope, out); }
+
+namespace {
+ScopePtr child_scope(const ScopePtr& parent) {
+  auto scope = std::make_shared<Scope>();
+  scope->parent = parent;
+  return scope;
+}
+}  // namespace
+
+void Interpreter::run_loop(const Stmt& stmt, const ScopePtr& scope, const Value& iterable, int depth,
+                           std::string& out) {
+  if (iterable.is_undefined() && !iterable.as_undefined().hint.empty()) {
+    // Iterating an undefined value yields nothing, as with jinja2's default Undefined.
+  }
+  std::vector<Value> items = iterate(iterable);
+  if (stmt.filter) {
+    std::vector<Value> kept;
+    for (const Value& item : items) {
+      ScopePtr probe = child_scope(scope);
+      assign(stmt.target, item, probe);
+      if (truthy(eval(*stmt.filter, probe))) kept.push_back(item);
+    }
+    items = std::move(kept);
+  }
+  if (items.empty()) {
+    exec_body(stmt.else_body, child_scope(scope), out);
+    return;
+  }
+  const int64_t n = static_cast<int64_t>(items.size());
+  auto changed_state = std::make_shared<std::optional<Value>>();
+  for (int64_t i = 0; i < n; ++i) {
+    ScopePtr iteration = child_scope(scope);
+    assign(stmt.target, items[static_cast<size_t>(i)], iteration);
+    auto loop = std::make_shared<ObjectData>();
+    loop->type_name = "LoopContext";
+    DictData& a = *loop->attributes;
+    a.set(Value("index"), Value(i + 1));
+    a.set(Value("index0"), Value(i));
+    a.set(Value("revindex"), Value(n - i));
+    a.set(Value("revindex0"), Value(n - i - 1));
+    a.set(Value("first"), Value(i == 0));
+    a.set(Value("last"), Value(i == n - 1));
+    a.set(Value("length"), Value(n));
+    a.set(Value("depth"), Value(static_cast<int64_t>(depth)));
+    a.set(Value("depth0"), Value(static_cast<int64_t>(depth - 1)));
+    a.set(Value("previtem"), i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
+    a.set(Value("nextitem"), i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
+    a.set(Value("cycle"), Value::function("cycle", [i](CallArgs& args) -> Value {
+            if (args.positional.empty()) runtime_fail("no items for cycling given");
+            return args.positional[static_cast<size_t>(i) % args.positional.size()];
+          }));
+    a.set(Value("changed"), Value::function("changed", [changed_state](CallArgs& args) -> Value {
+            Value current = Value::list(args.positional);
+            if (changed_state->has_value() && equals(**changed_state, current)) return Value(false);
+            *changed_state = current;
+            return Value(true);
+          }));
+    if (stmt.recursive) {
+      a.set(Value("__call__"), Value::function("loop", [this, &stmt, scope, depth](CallArgs& args) -> Value {
+              std::optional<Value> inner = args.take(0, "iterable");
+              if (!inner) runtime_fail("loop() missing the iterable argument");
+              std::string rendered;
+              run_loop(stmt, scope, *inner, depth + 1, rendered);
+              return Value(std::move(rendered));
+            }));
+    }
+    iteration->vars["loop"] = Value(loop);
+    Flow flow = exec_body(stmt.body, iteration, out);
+    if (flow == Flow::Break) break;
+  }
+}
+
+Interpreter::Flow Interpreter::exec_for(const Stmt& stmt, const ScopePtr& scope, std::string& out) {
+  Value iterable = eval(*stmt.expr, scope);
+  run_loop(stmt, scope, iterable, 1, out);
+  return Flow::Normal;
+}
+
+Value Interpreter::make_macro(const Stmt& stmt, const ScopePtr& scope) {
+  std::weak_ptr<Scope> defining = scope;
+  const Stmt* macro = &stmt;
+  return Value::function(stmt.text, [this, macro, defining](CallArgs& args) -> Value {
+    ScopePtr parent = defining.lock();
+    if (!parent) runtime_fail("macro '", macro->text, "' called after its scope ended");
+    ScopePtr local = child_scope(parent);
+    size_t positional_used = 0;
+    for (size_t i = 0; i < macro->params.size(); ++i) {
+      const MacroParam& p = macro->params[i];
+      std::optional<Value> arg = args.take(i, p.name);
+      if (i < args.positional.size()) ++positional_used;
+      if (arg) {
+        local->vars[p.name] = *arg;
+      } else if (p.default_value) {
+        local->vars[p.name] = eval(*p.default_value, local);
+      } else {
+        local->vars[p.name] = Value::undefined("parameter '" + p.name + "' was not provided");
+      }
+    }
+    std::vector<Value> varargs;
+    for (size_t i = positional_used; i < args.positional.size(); ++i) varargs.push_back(args.positional[i]);
+    local->vars["varargs"] = Value::tuple(std::move(varargs));
+    Value kwargs = Value::dict();
+    args.used_keyword.resize(args.keyword.size());
+    for (size_t i = 0; i < args.keyword.size(); ++i) {
+      if (args.used_keyword[i]) continue;
+      if (args.keyword[i].first == "caller") {
+        local->vars["caller"] = args.keyword[i].second;
+      } else {
+        kwargs.dict_ptr()->set(Value(args.keyword[i].first), args.keyword[i].second);
+      }
+    }
+    local->vars["kwargs"] = kwargs;
+    std::string rendered;
+    exec_body(macro->body, local, rendered);
+    return Value(std::move(rendered));
+  }, "<Macro '" + stmt.text + "'>");
+}
+
+Value Interpreter::make_caller(const Stmt& stmt, const ScopePtr& scope) {
+  const Stmt* call_block = &stmt;
+  return Value::function("caller", [this, call_block, scope](CallArgs& args) -> Value {
+    ScopePtr local = child_scope(scope);
+    for (size_t i = 0; i < call_block->params.size(); ++i) {
+      const MacroParam& p = call_block->params[i];
+      std::optional<Value> arg = args.take(i, p.name);
+      if (arg) local->vars[p.name] = *arg;
+      else if (p.default_value) local->vars[p.name] = eval(*p.default_value, local);
+      else local->vars[p.name] = Value::undefined("parameter '" + p.name + "' was not provided");
+    }
+    std::string rendered;
+    exec_body(call_block->body, local, rendered);
+    return Value(std::move(rendered));
+  }, "<Macro 'caller'>");
+}
+
+Interpreter::Flow Interpreter::exec(const Stmt& stmt, const ScopePtr& scope, std::string& out) {
+  try {
+    switch (stmt.kind) {
+      case StmtKind::Text:
+        out += stmt.text;
+        return Flow::Normal;
+      case StmtKind::Output:
+        out += to_str(eval(*stmt.expr, scope));
+        return Flow::Normal;
+      case StmtKind::If:
+        for (const auto& [condition, body] : stmt.branches)
+          if (truthy(eval(*condition, scope))) return exec_body(body, scope, out);
+        return exec_body(stmt.else_body, scope, out);
+      case StmtKind::For:
+        return exec_for(stmt, scope, out);
+      case StmtKind::Set:
+        assign(stmt.target, eval(*stmt.expr, scope), scope);
+        return Flow::Normal;
+      case StmtKind::SetBlock: {
+        std::string captured;
+        exec_body(stmt.body, child_scope(scope), captured);
+        Value value(std::move(captured));
+        if (stmt.filter) value = eval_filter_chain(*stmt.filter, value, scope);
+        assign(stmt.target, value, scope);
+        return Flow::Normal;
+      }
+      case StmtKind::Macro:
+        scope->vars[stmt.text] = make_macro(stmt, scope);
+        return Flow::Normal;
+      case StmtKind::CallBlock: {
+        const Expr& call_expr = *stmt.expr;
+        Value callee = eval(*call_expr.object, scope);
+        CallArgs args = eval_args(call_expr, scope);
+        args.keyword.emplace_back("caller", make_caller(stmt, scope));
+        out += to_str(call(callee, args));
+        return Flow::Normal;
+      }
+      case StmtKind::FilterBlock: {
+        std::string captured;
+        exec_body(stmt.body, child_scope(scope), captured);
+        out += to_str(eval_filter_chain(*stmt.filter, Value(std::move(captured)), scope));
+        return Flow::Normal;
+      }
+      case StmtKind::With: {
+        ScopePtr inner = child_scope(scope);
+        for (const auto& [target, value] : stmt.assignments) assign(target, eval(*value, scope), inner);
+        return exec_body(stmt.body, inner, out);
+      }
+      case StmtKind::Break:
+        return Flow::Break;
+      case StmtKind::Continue:
+        return Flow::Continue;
+      case StmtKind::Scope: {
+        std::string captured;
+        exec_body(stmt.body, child_scope(scope), captured);
+        out += captured;
+        return Flow::Normal;
+      }
+    }
+  } catch (const RuntimeError& e) {
+    fail("template error at line ", stmt.line, ": ", e.message);
+  }
+  return Flow::Normal;
+}
+
+// ---------------------------------------------------------------- Template
+
+Template::Template(std::string_view source, const LexerOptions& options)
+    : program_(std::make_shared<Program>(parse_template(source, options))) {}
+
+std::string Template::render(const Value& context) const {
+  GLINT_CHECK(context.is_dict(), "template context must be a mapping of variable names to values");
+  auto globals = std::make_shared<Scope>();
+  add_globals(*globals);
+  auto top = std::make_shared<Scope>();
+  top->parent = globals;
+  for (const auto& [key, value] : context.as_dict().entries) {
+    GLINT_CHECK(key.is_string(), "template context keys must be strings");
+    top->vars[key.as_string()] = value;
+  }
+  Interpreter interpreter;
+  std::string out;
+  try {
+    interpreter.render(program_->body, top, out);
+  } catch (const RuntimeError& e) {
+    fail("template error: ", e.message);
+  }
+  return out;
+}
+
+}  // namespace glint::jinja
