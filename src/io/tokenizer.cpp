@@ -86,6 +86,68 @@ void load_added_tokens(Tokenizer::Impl& impl, const nlohmann::json& root) {
   impl.normalized_matcher.build(std::move(normalized_patterns), std::move(normalized_tokens));
 }
 
+// Parses tokenizer.json, moving model.vocab and model.merges into `tables` as they stream past instead of
+// building JSON values for them.
+nlohmann::json parse_capturing_tables(std::string_view text, tokenizer_detail::BpeTables& tables) {
+  using Event = nlohmann::json::parse_event_t;
+  std::string top_key, model_key, vocab_key;
+  std::vector<std::string> pending_pair;
+  bool in_model_object = false;
+  auto callback = [&](int depth, Event event, nlohmann::json& parsed) -> bool {
+    if (event == Event::key) {
+      if (depth == 1) top_key = parsed.get<std::string>();
+      if (depth == 2 && in_model_object) model_key = parsed.get<std::string>();
+      if (depth == 3 && in_model_object && model_key == "vocab") {
+        vocab_key = parsed.get<std::string>();
+        return false;  // the entry is kept in `tables`, not in the DOM
+      }
+      return true;
+    }
+    if (event == Event::object_start && depth == 1) {
+      in_model_object = top_key == "model";
+      if (in_model_object) model_key.clear();
+    }
+    if (event == Event::object_end && depth == 1) in_model_object = false;
+    if (!in_model_object) return true;
+    if (model_key == "vocab" && depth == 3 && event == Event::value) {
+      if (parsed.is_number_integer()) {
+        tables.vocab.emplace_back(std::move(vocab_key), parsed.get<int64_t>());
+      } else if (tables.error.empty()) {
+        tables.error = "model.vocab entry '" + vocab_key + "' has an invalid id";
+      }
+      return false;
+    }
+    if (model_key == "merges") {
+      if (depth == 3 && event == Event::value) {
+        if (parsed.is_string()) {
+          tables.merge_lines.push_back(parsed.get<std::string>());
+        } else if (tables.error.empty()) {
+          tables.error = "model.merges entry " + parsed.dump() + " is not \"a b\" or [\"a\", \"b\"]";
+        }
+        return false;
+      }
+      if (depth == 3 && event == Event::array_start) pending_pair.clear();
+      if (depth == 4 && event == Event::value) {
+        pending_pair.push_back(parsed.is_string() ? parsed.get<std::string>() : std::string());
+        if (!parsed.is_string() && tables.error.empty()) tables.error = "model.merges holds a non-string";
+        return false;
+      }
+      if (depth == 3 && event == Event::array_end) {
+        if (pending_pair.size() == 2) {
+          tables.merges.emplace_back(std::move(pending_pair[0]), std::move(pending_pair[1]));
+        } else if (tables.error.empty()) {
+          tables.error = "model.merges has an entry that is not a pair";
+        }
+        return false;
+      }
+    }
+    return true;
+  };
+  nlohmann::json root = nlohmann::json::parse(text, callback);
+  tables.captured = true;
+  return root;
+}
+
 std::optional<int32_t> find_bos(const Tokenizer::Impl& impl) {
   if (impl.post_processor) {
     if (auto id = impl.post_processor->leading_special_id()) return id;
@@ -101,8 +163,9 @@ std::optional<int32_t> find_bos(const Tokenizer::Impl& impl) {
 Tokenizer Tokenizer::from_json_string(std::string_view tokenizer_json, const std::string& origin) {
   try {
     nlohmann::json root;
+    tokenizer_detail::BpeTables tables;
     try {
-      root = nlohmann::json::parse(tokenizer_json);
+      root = parse_capturing_tables(tokenizer_json, tables);
     } catch (const nlohmann::json::exception& e) {
       fail("not valid JSON: ", e.what());
     }
@@ -114,7 +177,7 @@ Tokenizer Tokenizer::from_json_string(std::string_view tokenizer_json, const std
       return it == root.end() ? null_json : *it;
     };
     GLINT_CHECK(root.contains("model"), "no \"model\"");
-    impl->model = std::make_unique<tokenizer_detail::BpeModel>(root["model"]);
+    impl->model = std::make_unique<tokenizer_detail::BpeModel>(root["model"], std::move(tables));
     impl->normalizer = tokenizer_detail::make_normalizer(component("normalizer"));
     impl->pre_tokenizer = tokenizer_detail::make_pre_tokenizer(component("pre_tokenizer"));
     impl->decoder = tokenizer_detail::make_decoder(component("decoder"));

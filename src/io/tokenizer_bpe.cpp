@@ -34,7 +34,32 @@ std::string byte_token(int byte) {
 
 }  // namespace
 
-BpeModel::BpeModel(const nlohmann::json& model) {
+namespace {
+// Copies vocab/merges still inside the JSON object (when the loader did not capture them while parsing).
+void tables_from_json(const nlohmann::json& model, BpeTables& tables) {
+  auto vocab_it = model.find("vocab");
+  GLINT_CHECK(vocab_it != model.end() && vocab_it->is_object(), "tokenizer.json: model.vocab is missing");
+  for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it) {
+    GLINT_CHECK(it.value().is_number_integer(), "tokenizer.json: model.vocab entry '", it.key(), "' has an invalid id");
+    tables.vocab.emplace_back(it.key(), it.value().get<int64_t>());
+  }
+  auto merges_it = model.find("merges");
+  GLINT_CHECK(merges_it != model.end() && merges_it->is_array(), "tokenizer.json: model.merges is missing");
+  size_t rank = 0;
+  for (const auto& merge : *merges_it) {
+    ++rank;
+    if (merge.is_string()) {
+      tables.merge_lines.push_back(merge.get<std::string>());
+    } else {
+      GLINT_CHECK(merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string(),
+                  "tokenizer.json: merge ", rank, " must be \"a b\" or [\"a\", \"b\"]");
+      tables.merges.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
+    }
+  }
+}
+}  // namespace
+
+BpeModel::BpeModel(const nlohmann::json& model, BpeTables tables) {
   GLINT_CHECK(model.is_object(), "tokenizer.json: model must be an object");
   const std::string type = model.value("type", std::string("BPE"));
   GLINT_CHECK(type == "BPE", "tokenizer.json: model type '", type, "' is not supported (only BPE)");
@@ -49,18 +74,23 @@ BpeModel::BpeModel(const nlohmann::json& model) {
   byte_fallback_ = optional_bool(model, "byte_fallback");
   ignore_merges_ = optional_bool(model, "ignore_merges");
 
-  auto vocab_it = model.find("vocab");
-  GLINT_CHECK(vocab_it != model.end() && vocab_it->is_object(), "tokenizer.json: model.vocab is missing");
-  vocab_.reserve(vocab_it->size());
+  GLINT_CHECK(model.contains("vocab") && model["vocab"].is_object(), "tokenizer.json: model.vocab is missing");
+  GLINT_CHECK(model.contains("merges") && model["merges"].is_array(), "tokenizer.json: model.merges is missing");
+  if (!tables.captured) tables_from_json(model, tables);
+  GLINT_CHECK(tables.error.empty(), "tokenizer.json: ", tables.error);
+  GLINT_CHECK(tables.merges.empty() || tables.merge_lines.empty(),
+              "tokenizer.json: model.merges mixes \"a b\" strings and [a, b] pairs");
+
+  vocab_.reserve(tables.vocab.size());
   int32_t max_id = -1;
-  for (auto it = vocab_it->begin(); it != vocab_it->end(); ++it) {
-    GLINT_CHECK(it.value().is_number_integer() && it.value().get<int64_t>() >= 0 &&
-                    it.value().get<int64_t>() < (int64_t{1} << 30),
-                "tokenizer.json: model.vocab entry '", it.key(), "' has an invalid id");
-    const auto id = it.value().get<int32_t>();
-    vocab_[it.key()] = id;
+  for (auto& [token, wide_id] : tables.vocab) {
+    GLINT_CHECK(wide_id >= 0 && wide_id < (int64_t{1} << 30), "tokenizer.json: model.vocab entry '", token,
+                "' has an invalid id ", wide_id);
+    const auto id = static_cast<int32_t>(wide_id);
     max_id = std::max(max_id, id);
+    vocab_[std::move(token)] = id;
   }
+  tables.vocab = {};
   id_to_token_.resize(static_cast<size_t>(max_id + 1));
   has_id_.resize(static_cast<size_t>(max_id + 1));
   for (const auto& [token, id] : vocab_) {
@@ -69,23 +99,18 @@ BpeModel::BpeModel(const nlohmann::json& model) {
     has_id_[id] = true;
   }
 
-  auto merges_it = model.find("merges");
-  GLINT_CHECK(merges_it != model.end() && merges_it->is_array(), "tokenizer.json: model.merges is missing");
-  merges_.reserve(merges_it->size());
+  merges_.reserve(tables.merges.size() + tables.merge_lines.size());
   uint32_t rank = 0;
-  for (const auto& merge : *merges_it) {
-    if (merge.is_string()) {
-      const auto& line = merge.get_ref<const std::string&>();
-      if (line.starts_with("#version")) continue;
-      const size_t space = line.find(' ');
-      GLINT_CHECK(space != std::string::npos && line.find(' ', space + 1) == std::string::npos,
-                  "tokenizer.json: merge ", rank + 1, " '", line, "' is not two tokens separated by one space");
-      add_merge(line.substr(0, space), line.substr(space + 1), rank);
-    } else {
-      GLINT_CHECK(merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string(),
-                  "tokenizer.json: merge ", rank + 1, " must be \"a b\" or [\"a\", \"b\"]");
-      add_merge(merge[0].get<std::string>(), merge[1].get<std::string>(), rank);
-    }
+  for (const std::string& line : tables.merge_lines) {
+    if (line.starts_with("#version")) continue;  // skipped lines take no rank, as in the reference
+    const size_t space = line.find(' ');
+    GLINT_CHECK(space != std::string::npos && line.find(' ', space + 1) == std::string::npos,
+                "tokenizer.json: merge ", rank + 1, " '", line, "' is not two tokens separated by one space");
+    add_merge(line.substr(0, space), line.substr(space + 1), rank);
+    ++rank;
+  }
+  for (const auto& [left, right] : tables.merges) {
+    add_merge(left, right, rank);
     ++rank;
   }
 

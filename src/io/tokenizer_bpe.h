@@ -20,10 +20,21 @@ struct StringHash {
 };
 using TokenMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
+// Vocab and merges pulled out of tokenizer.json while it is parsed, so that the 100k-500k entries never become
+// a JSON DOM (which would triple load time).
+struct BpeTables {
+  bool captured = false;
+  std::vector<std::pair<std::string, int64_t>> vocab;
+  std::vector<std::pair<std::string, std::string>> merges;  // "a b" lines are split on load
+  std::vector<std::string> merge_lines;                     // "a b" as written, when the file uses that form
+  std::string error;                                        // first malformed entry seen
+};
+
 class BpeModel {
  public:
-  // `model` is the "model" object of tokenizer.json; throws glint::Error naming what is wrong.
-  explicit BpeModel(const nlohmann::json& model);
+  // `model` is the "model" object of tokenizer.json (its vocab/merges may be in `tables` instead); throws
+  // glint::Error naming what is wrong.
+  explicit BpeModel(const nlohmann::json& model, BpeTables tables = {});
   BpeModel(const BpeModel&) = delete;
   BpeModel& operator=(const BpeModel&) = delete;
 

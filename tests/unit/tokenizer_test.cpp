@@ -157,6 +157,12 @@ TEST(TokenizerErrors, UnsupportedComponentsAreNamed) {
   config["decoder"] = json::parse(R"({"type": "CTC"})");
   EXPECT_THROW(load(config), Error);
   EXPECT_THROW(Tokenizer::from_json_string("{not json"), Error);
+  config = base_config();
+  config["model"].erase("merges");
+  EXPECT_THROW(load(config), Error);
+  config = base_config();
+  config["model"]["vocab"]["a"] = "one";
+  EXPECT_THROW(load(config), Error);
   EXPECT_THROW(Tokenizer::from_dir("/nonexistent/model"), Error);
 }
 
