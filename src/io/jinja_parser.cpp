@@ -125,8 +125,8 @@ class Parser {
               return body;
             }
           }
-          advance();
-          body.push_back(parse_statement());
+          const Token& tag_start = advance();
+          body.push_back(parse_statement(tag_start));
           break;
         }
         default:
@@ -135,7 +135,7 @@ class Parser {
     }
   }
 
-  StmtPtr parse_statement() {
+  StmtPtr parse_statement(const Token& tag_start) {
     const Token& tag = current();
     const std::string name = tag.text;
     if (name == "if") return parse_if();
@@ -153,8 +153,9 @@ class Parser {
     }
     if (name == "generation" || name == "block") return parse_scope();
     if (name.rfind("end", 0) == 0 || name == "elif" || name == "else")
-      error(tag, "unexpected '" + name + "' tag without an open block");
-    error(tag, "unsupported tag '" + name + "'");
+      error(tag_start, "unexpected '" + name + "' tag without an open block");
+    error(tag_start, "unsupported tag '" + name + "' (this interpreter renders single chat templates: no "
+                     "extends/include/import, and no extensions beyond loop controls)");
   }
 
   StmtPtr parse_if() {
