@@ -218,7 +218,8 @@ void Transformer::attention_block(int i, Pass& pass, const Tensor& x, Tensor& ou
   };
 
   Tensor q = Tensor::empty({n, a.n_heads, a.head_dim});
-  ops::matmul(x, w.q, q);
+  Tensor q_rows = q.reshape({n, q_width});
+  ops::matmul(x, w.q, q_rows);
   add_bias(q, w.q_bias);
   auto qk_norm = [&](Tensor& t, NormKind kind, const Tensor& weight) {
     if (kind == NormKind::None) return;
@@ -242,13 +243,15 @@ void Transformer::attention_block(int i, Pass& pass, const Tensor& x, Tensor& ou
   Tensor k, v;
   if (owner) {
     k = Tensor::empty({n, a.n_kv_heads, a.head_dim});
-    ops::matmul(x, w.k, k);
+    Tensor k_rows = k.reshape({n, kv_width});
+    ops::matmul(x, w.k, k_rows);
     add_bias(k, w.k_bias);
     if (a.k_eq_v) {
       v = k.clone();
     } else {
       v = Tensor::empty({n, a.n_kv_heads, a.head_dim});
-      ops::matmul(x, w.v, v);
+      Tensor v_rows = v.reshape({n, kv_width});
+      ops::matmul(x, w.v, v_rows);
       add_bias(v, w.v_bias);
     }
     if (!a.qk_norm_after_rope) qk_norm(k, a.k_norm, w.k_norm);

@@ -22,6 +22,8 @@ class Transformer {
   Transformer(ModelPlan plan, ModelWeights weights);
   virtual ~Transformer() = default;
   const ModelPlan& plan() const { return plan_; }
+  // For tools and tests that adjust a loaded plan (e.g. to emulate a quirk of how a reference was run).
+  ModelPlan& mutable_plan() { return plan_; }
   const ModelWeights& weights() const { return weights_; }
 
   // chunk_tokens: longest piece of a prompt processed in one pass (bounds ring-buffer caches).
