@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "io/tokenizer.h"
 #include "io/unicode.h"
@@ -147,6 +148,29 @@ TEST(TokenizerRealFiles, StreamingEqualsDecode) {
         EXPECT_EQ(stream_decode(*tokenizer, ids, skip), tokenizer->decode(ids, skip)) << name << " round " << round;
       }
     }
+  }
+}
+
+TEST(TokenizerRealFiles, ConcurrentEncodesAgree) {
+  const auto texts = corpus();
+  for (const char* name : {"gemma3", "llama3_1"}) {
+    REQUIRE_TOKENIZER(tokenizer, name);
+    // Threads race on the word cache of one Tokenizer (a fresh one for Llama, so its cache starts empty).
+    const Tokenizer copy = std::string(name) == "llama3_1" ? Tokenizer::from_dir(tokenizer_dir(name)) : *tokenizer;
+    std::vector<Ids> expected;
+    for (const std::string& text : texts) expected.push_back(tokenizer->encode(text));
+    std::vector<int> mismatches(4, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          const size_t k = (i * 7 + static_cast<size_t>(t) * 13) % texts.size();
+          if (copy.encode(texts[k]) != expected[k]) ++mismatches[t];
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << name << " thread " << t;
   }
 }
 
