@@ -18,7 +18,7 @@ using detail::WeightView;
 
 // Up to this many input rows the weights are streamed row by row (memory-bound decode); above it they are packed
 // into float32 panels reused across rows (compute-bound prefill). Measured in bench/kernel_bench.cpp.
-constexpr int64_t kMatvecMaxRows = 4;
+constexpr int64_t kMatvecMaxRows = 8;
 // Work below this many multiply-adds per thread is not worth waking the pool for.
 constexpr int64_t kMinFmaPerChunk = 1 << 16;
 

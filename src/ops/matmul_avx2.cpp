@@ -52,77 +52,63 @@ inline const void* weight_row(WeightView w, int64_t j) {
   return static_cast<const char*>(w.data) + j * w.row_stride * element_bytes(T);
 }
 
-// ---- decode: ROWS input rows against COLS weight rows, dot products along k ----
+// ---- decode: one weight row at a time against up to four input rows ----
+// Weight rows are read strictly in order, so the whole matrix is one sequential stream for the hardware
+// prefetcher (measured: several rows in parallel restart the prefetch every row and lose a third of the bandwidth).
 
-template <WeightType T, int ROWS, int COLS>
-void dot_tile(const float* x, int64_t k, WeightView w, int64_t j0, float* y, int64_t ldy, bool accumulate) {
-  const void* rows[COLS];
-#pragma GCC unroll 8
-  for (int c = 0; c < COLS; ++c) rows[c] = weight_row<T>(w, j0 + c);
-  __m256 acc[ROWS][COLS];
-#pragma GCC unroll 8
+// y[r·ldy] (+)= x[r]·row for r < ROWS, with UNROLL accumulators per input row to hide FMA latency.
+template <WeightType T, int ROWS, int UNROLL>
+void row_dots(const float* x, int64_t k, const void* row, float* y, int64_t ldy, bool accumulate) {
+  __m256 acc[ROWS][UNROLL];
+#pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 8
-    for (int c = 0; c < COLS; ++c) acc[r][c] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int u = 0; u < UNROLL; ++u) acc[r][u] = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= k; i += 8) {
-    __m256 wv[COLS];
-#pragma GCC unroll 8
-    for (int c = 0; c < COLS; ++c) wv[c] = load_weights<T>(rows[c], i);
-#pragma GCC unroll 8
-    for (int r = 0; r < ROWS; ++r) {
-      __m256 xv = _mm256_loadu_ps(x + r * k + i);
-#pragma GCC unroll 8
-      for (int c = 0; c < COLS; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+  for (; i + 8 * UNROLL <= k; i += 8 * UNROLL) {
+#pragma GCC unroll 4
+    for (int u = 0; u < UNROLL; ++u) {
+      const __m256 wv = load_weights<T>(row, i + 8 * u);
+#pragma GCC unroll 4
+      for (int r = 0; r < ROWS; ++r) acc[r][u] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * k + i + 8 * u), wv, acc[r][u]);
     }
+  }
+  for (; i + 8 <= k; i += 8) {
+    const __m256 wv = load_weights<T>(row, i);
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) acc[r][0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * k + i), wv, acc[r][0]);
   }
   if (i < k) {
     const __m256i m = tail_mask(k - i);
-    __m256 wv[COLS];
-#pragma GCC unroll 8
-    for (int c = 0; c < COLS; ++c) wv[c] = load_weights_partial<T>(rows[c], i, k - i);
-#pragma GCC unroll 8
-    for (int r = 0; r < ROWS; ++r) {
-      __m256 xv = _mm256_maskload_ps(x + r * k + i, m);
-#pragma GCC unroll 8
-      for (int c = 0; c < COLS; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
-    }
+    const __m256 wv = load_weights_partial<T>(row, i, k - i);
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) acc[r][0] = _mm256_fmadd_ps(_mm256_maskload_ps(x + r * k + i, m), wv, acc[r][0]);
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 8
-    for (int c = 0; c < COLS; ++c) {
-      float s = horizontal_sum(acc[r][c]);
-      float* out = y + r * ldy + j0 + c;
-      *out = accumulate ? *out + s : s;
-    }
-}
-
-template <WeightType T, int ROWS, int COLS>
-void dot_rows(const float* x, int64_t k, WeightView w, int64_t n0, int64_t n1, float* y, int64_t ldy,
-              bool accumulate) {
-  int64_t j = n0;
-  for (; j + COLS <= n1; j += COLS) dot_tile<T, ROWS, COLS>(x, k, w, j, y, ldy, accumulate);
-  for (; j < n1; ++j) dot_tile<T, ROWS, 1>(x, k, w, j, y, ldy, accumulate);
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
+    for (int u = 1; u < UNROLL; ++u) acc[r][0] = _mm256_add_ps(acc[r][0], acc[r][u]);
+    const float s = horizontal_sum(acc[r][0]);
+    float* out = y + r * ldy;
+    *out = accumulate ? *out + s : s;
+  }
 }
 
 template <WeightType T>
 void matvec_typed(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int64_t n1, float* y, int64_t ldy,
                   bool accumulate) {
-  if (m == 1) {
-    dot_rows<T, 1, 4>(x, k, w, n0, n1, y, ldy, accumulate);
-    return;
-  }
-  // For every group of weight rows run all input rows, so weights stream from memory once.
-  constexpr int kCols = 4;
-  auto run_group = [&](int64_t j_begin, int64_t j_end) {
+  for (int64_t j = n0; j < n1; ++j) {
+    const void* row = weight_row<T>(w, j);
+    // Input rows in groups of four; the row is in L1 after the first group.
     int64_t r = 0;
-    for (; r + 2 <= m; r += 2) dot_rows<T, 2, kCols>(x + r * k, k, w, j_begin, j_end, y + r * ldy, ldy, accumulate);
-    if (r < m) dot_rows<T, 1, kCols>(x + r * k, k, w, j_begin, j_end, y + r * ldy, ldy, accumulate);
-  };
-  int64_t j = n0;
-  for (; j + kCols <= n1; j += kCols) run_group(j, j + kCols);
-  if (j < n1) run_group(j, n1);
+    for (; r + 4 <= m; r += 4) row_dots<T, 4, 1>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate);
+    switch (m - r) {
+      case 3: row_dots<T, 3, 2>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
+      case 2: row_dots<T, 2, 2>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
+      case 1: row_dots<T, 1, 4>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
+      default: break;
+    }
+  }
 }
 
 void matvec(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int64_t n1, float* y, int64_t ldy,
@@ -138,26 +124,49 @@ void matvec(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int6
 
 constexpr int64_t kPanel = 16;   // output columns per tile: two registers
 constexpr int kTileRows = 6;     // 12 accumulators + 2 panel vectors + 1 broadcast of the 16 registers
-constexpr int64_t kDepth = 256;  // k per packed panel: 16 KiB of float32
+// k per packed panel: long runs of each weight row read from memory, and at most 256 KiB (AVX-512) of float32
+// that stays in L2 while every row tile uses it.
+constexpr int64_t kPackDepth = 2048;
+// k per pass of the register tiles: this slice of the panel (16 KiB / 8 KiB) stays in L1 across all row tiles.
+constexpr int64_t kTileDepth = 128;
 
+// Transposes an 8×8 block in registers: in[r] holds row r, out[c] holds column c.
+__attribute__((always_inline)) inline void transpose8(const __m256 in[8], __m256 out[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {  // 32-bit interleave of row pairs, per 128-bit lane
+    t[i] = _mm256_unpacklo_ps(in[i], in[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(in[i], in[i + 1]);
+  }
+  for (int g = 0; g < 8; g += 4) {  // u[g + q] holds columns q and q+4 of rows g..g+3
+    u[g + 0] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+    u[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xee);
+    u[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+    u[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xee);
+  }
+  for (int q = 0; q < 4; ++q) {
+    out[q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x20);
+    out[q + 4] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x31);
+  }
+}
+
+// packed[kk][c] = w[j0 + c][k0 + kk] as float32, zero for c ≥ cols. Converts and transposes 8×8 blocks.
 template <WeightType T>
 void pack_panel(WeightView w, int64_t j0, int64_t cols, int64_t k0, int64_t depth, float* packed) {
-  alignas(32) float chunk[8];
-  for (int64_t c = 0; c < cols; ++c) {
-    const void* row = weight_row<T>(w, j0 + c);
-    int64_t kk = 0;
-    for (; kk + 8 <= depth; kk += 8) {
-      _mm256_store_ps(chunk, load_weights<T>(row, k0 + kk));
-      for (int t = 0; t < 8; ++t) packed[(kk + t) * kPanel + c] = chunk[t];
-    }
-    if (kk < depth) {
-      _mm256_store_ps(chunk, load_weights_partial<T>(row, k0 + kk, depth - kk));
-      for (int t = 0; kk + t < depth; ++t) packed[(kk + t) * kPanel + c] = chunk[t];
+  for (int64_t half = 0; half < kPanel; half += 8) {
+    const void* rows[8];
+    int64_t live = cols - half < 0 ? 0 : cols - half < 8 ? cols - half : 8;
+    for (int64_t r = 0; r < live; ++r) rows[r] = weight_row<T>(w, j0 + half + r);
+    for (int64_t kk = 0; kk < depth; kk += 8) {
+      const int64_t width = depth - kk < 8 ? depth - kk : 8;
+      __m256 block[8], columns[8];
+      for (int64_t r = 0; r < 8; ++r)
+        block[r] = r >= live ? _mm256_setzero_ps()
+                   : width == 8 ? load_weights<T>(rows[r], k0 + kk)
+                                : load_weights_partial<T>(rows[r], k0 + kk, width);
+      transpose8(block, columns);
+      for (int64_t c = 0; c < width; ++c) _mm256_store_ps(packed + (kk + c) * kPanel + half, columns[c]);
     }
   }
-  if (cols < kPanel)
-    for (int64_t kk = 0; kk < depth; ++kk)
-      std::memset(packed + kk * kPanel + cols, 0, size_t(kPanel - cols) * sizeof(float));
 }
 
 template <int ROWS>
@@ -196,13 +205,17 @@ void gemm_typed(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, 
                 bool accumulate, float* packed) {
   for (int64_t j = n0; j < n1; j += kPanel) {
     const int64_t cols = n1 - j < kPanel ? n1 - j : kPanel;
-    for (int64_t k0 = 0; k0 < k; k0 += kDepth) {
-      const int64_t depth = k - k0 < kDepth ? k - k0 : kDepth;
+    for (int64_t k0 = 0; k0 < k; k0 += kPackDepth) {
+      const int64_t depth = k - k0 < kPackDepth ? k - k0 : kPackDepth;
       pack_panel<T>(w, j, cols, k0, depth, packed);
-      const bool load_output = accumulate || k0 > 0;
-      for (int64_t r = 0; r < m; r += kTileRows) {
-        const int64_t rows = m - r < kTileRows ? m - r : kTileRows;
-        kGemmTiles[rows](x + r * k + k0, k, packed, depth, y + r * ldy + j, ldy, cols, load_output);
+      for (int64_t kt = 0; kt < depth; kt += kTileDepth) {
+        const int64_t tile_depth = depth - kt < kTileDepth ? depth - kt : kTileDepth;
+        const bool load_output = accumulate || k0 + kt > 0;
+        for (int64_t r = 0; r < m; r += kTileRows) {
+          const int64_t rows = m - r < kTileRows ? m - r : kTileRows;
+          kGemmTiles[rows](x + r * k + k0 + kt, k, packed + kt * kPanel, tile_depth, y + r * ldy + j, ldy, cols,
+                           load_output);
+        }
       }
     }
   }
@@ -219,6 +232,6 @@ void gemm(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int64_
 
 }  // namespace
 
-const MatmulKernels avx2_matmul_kernels = {matvec, gemm, kPanel, kPanel * kDepth};
+const MatmulKernels avx2_matmul_kernels = {matvec, gemm, kPanel, kPanel * kPackDepth};
 
 }  // namespace glint::ops::detail

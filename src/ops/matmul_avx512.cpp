@@ -4,8 +4,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <cstring>
-
 #include "ops/matmul_kernels.h"
 
 namespace glint::ops::detail {
@@ -46,85 +44,63 @@ inline const void* weight_row(WeightView w, int64_t j) {
   return static_cast<const char*>(w.data) + j * w.row_stride * elem;
 }
 
-// ---- decode: ROWS input rows against COLS weight rows, dot products along k ----
+// ---- decode: one weight row at a time against up to four input rows ----
+// Weight rows are read strictly in order, so the whole matrix is one sequential stream for the hardware
+// prefetcher (measured: several rows in parallel restart the prefetch every row and lose a third of the bandwidth).
 
-template <WeightType T, int ROWS, int COLS>
-void dot_tile(const float* x, int64_t k, WeightView w, int64_t j0, float* y, int64_t ldy, bool accumulate) {
-  const void* rows[COLS];
-#pragma GCC unroll 8
-  for (int c = 0; c < COLS; ++c) rows[c] = weight_row<T>(w, j0 + c);
-  __m512 acc[ROWS][COLS];
-#pragma GCC unroll 8
+// y[r·ldy] (+)= x[r]·row for r < ROWS, with UNROLL accumulators per input row to hide FMA latency.
+template <WeightType T, int ROWS, int UNROLL>
+void row_dots(const float* x, int64_t k, const void* row, float* y, int64_t ldy, bool accumulate) {
+  __m512 acc[ROWS][UNROLL];
+#pragma GCC unroll 4
   for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 8
-    for (int c = 0; c < COLS; ++c) acc[r][c] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int u = 0; u < UNROLL; ++u) acc[r][u] = _mm512_setzero_ps();
   int64_t i = 0;
-  for (; i + 16 <= k; i += 16) {
-    __m512 wv[COLS];
-#pragma GCC unroll 8
-    for (int c = 0; c < COLS; ++c) wv[c] = load_weights<T>(rows[c], i);
-#pragma GCC unroll 8
-    for (int r = 0; r < ROWS; ++r) {
-      __m512 xv = _mm512_loadu_ps(x + r * k + i);
-#pragma GCC unroll 8
-      for (int c = 0; c < COLS; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+  for (; i + 16 * UNROLL <= k; i += 16 * UNROLL) {
+#pragma GCC unroll 4
+    for (int u = 0; u < UNROLL; ++u) {
+      const __m512 wv = load_weights<T>(row, i + 16 * u);
+#pragma GCC unroll 4
+      for (int r = 0; r < ROWS; ++r) acc[r][u] = _mm512_fmadd_ps(_mm512_loadu_ps(x + r * k + i + 16 * u), wv, acc[r][u]);
     }
+  }
+  for (; i + 16 <= k; i += 16) {
+    const __m512 wv = load_weights<T>(row, i);
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) acc[r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + r * k + i), wv, acc[r][0]);
   }
   if (i < k) {
     const __mmask16 m = tail_mask(k - i);
-    __m512 wv[COLS];
-#pragma GCC unroll 8
-    for (int c = 0; c < COLS; ++c) wv[c] = load_weights_masked<T>(rows[c], i, m);
-#pragma GCC unroll 8
-    for (int r = 0; r < ROWS; ++r) {
-      __m512 xv = _mm512_maskz_loadu_ps(m, x + r * k + i);
-#pragma GCC unroll 8
-      for (int c = 0; c < COLS; ++c) acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
-    }
+    const __m512 wv = load_weights_masked<T>(row, i, m);
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) acc[r][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + r * k + i), wv, acc[r][0]);
   }
-#pragma GCC unroll 8
-  for (int r = 0; r < ROWS; ++r)
-#pragma GCC unroll 8
-    for (int c = 0; c < COLS; ++c) {
-      float s = _mm512_reduce_add_ps(acc[r][c]);
-      float* out = y + r * ldy + j0 + c;
-      *out = accumulate ? *out + s : s;
-    }
-}
-
-// Walks weight rows in groups; each group is loaded from memory once and stays in L1 while every group of input
-// rows uses it.
-template <WeightType T, int ROWS, int COLS>
-void dot_rows(const float* x, int64_t k, WeightView w, int64_t n0, int64_t n1, float* y, int64_t ldy,
-              bool accumulate) {
-  int64_t j = n0;
-  for (; j + COLS <= n1; j += COLS) dot_tile<T, ROWS, COLS>(x, k, w, j, y, ldy, accumulate);
-  for (; j < n1; ++j) dot_tile<T, ROWS, 1>(x, k, w, j, y, ldy, accumulate);
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r) {
+#pragma GCC unroll 4
+    for (int u = 1; u < UNROLL; ++u) acc[r][0] = _mm512_add_ps(acc[r][0], acc[r][u]);
+    const float s = _mm512_reduce_add_ps(acc[r][0]);
+    float* out = y + r * ldy;
+    *out = accumulate ? *out + s : s;
+  }
 }
 
 template <WeightType T>
 void matvec_typed(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int64_t n1, float* y, int64_t ldy,
                   bool accumulate) {
-  // One input row: 8 weight rows in flight keeps 8 independent FMA chains; more rows: 4×4 tiles.
-  if (m == 1) {
-    dot_rows<T, 1, 8>(x, k, w, n0, n1, y, ldy, accumulate);
-    return;
-  }
-  // Interleave: for every group of weight rows run all input-row groups, so weights stream once.
-  constexpr int kCols = 4;
-  int64_t j = n0;
-  auto run_group = [&](int64_t j_begin, int64_t j_end) {
+  for (int64_t j = n0; j < n1; ++j) {
+    const void* row = weight_row<T>(w, j);
+    // Input rows in groups of four; the row is in L1 after the first group.
     int64_t r = 0;
-    for (; r + 4 <= m; r += 4) dot_rows<T, 4, kCols>(x + r * k, k, w, j_begin, j_end, y + r * ldy, ldy, accumulate);
+    for (; r + 4 <= m; r += 4) row_dots<T, 4, 1>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate);
     switch (m - r) {
-      case 3: dot_rows<T, 3, kCols>(x + r * k, k, w, j_begin, j_end, y + r * ldy, ldy, accumulate); break;
-      case 2: dot_rows<T, 2, kCols>(x + r * k, k, w, j_begin, j_end, y + r * ldy, ldy, accumulate); break;
-      case 1: dot_rows<T, 1, kCols>(x + r * k, k, w, j_begin, j_end, y + r * ldy, ldy, accumulate); break;
+      case 3: row_dots<T, 3, 2>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
+      case 2: row_dots<T, 2, 2>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
+      case 1: row_dots<T, 1, 4>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
       default: break;
     }
-  };
-  for (; j + kCols <= n1; j += kCols) run_group(j, j + kCols);
-  if (j < n1) run_group(j, n1);
+  }
 }
 
 void matvec(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int64_t n1, float* y, int64_t ldy,
@@ -140,27 +116,58 @@ void matvec(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int6
 
 constexpr int64_t kPanel = 32;    // output columns per tile: two registers
 constexpr int kTileRows = 12;     // 24 accumulators + 2 panel vectors + 1 broadcast of the 32 registers
-constexpr int64_t kDepth = 256;   // k per packed panel: 32 KiB of float32, stays in L1/L2 for all rows
+// k per packed panel: long runs of each weight row read from memory, and at most 256 KiB (AVX-512) of float32
+// that stays in L2 while every row tile uses it.
+constexpr int64_t kPackDepth = 2048;
+// k per pass of the register tiles: this slice of the panel (16 KiB / 8 KiB) stays in L1 across all row tiles.
+constexpr int64_t kTileDepth = 128;
 
-// packed[kk][c] = w[j0 + c][k0 + kk] as float32, zero for c ≥ cols (so tiles never read garbage).
+// Transposes a 16×16 block in registers: in[r] holds row r, out[c] holds column c.
+__attribute__((always_inline)) inline void transpose16(const __m512 in[16], __m512 out[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {  // 32-bit interleave of row pairs, per 128-bit lane
+    t[i] = _mm512_unpacklo_ps(in[i], in[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(in[i], in[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {  // 64-bit interleave: u[g + q] holds columns q, q+4, q+8, q+12 of rows g..g+3
+    const __m512d a = _mm512_castps_pd(t[g]), b = _mm512_castps_pd(t[g + 1]);
+    const __m512d c = _mm512_castps_pd(t[g + 2]), d = _mm512_castps_pd(t[g + 3]);
+    u[g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int q = 0; q < 4; ++q) {  // gather the 128-bit lanes of the four row groups
+    const __m512 v_even = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v_odd = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xdd);
+    const __m512 w_even = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88),
+                 w_odd = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xdd);
+    out[q] = _mm512_shuffle_f32x4(v_even, w_even, 0x88);
+    out[q + 8] = _mm512_shuffle_f32x4(v_even, w_even, 0xdd);
+    out[q + 4] = _mm512_shuffle_f32x4(v_odd, w_odd, 0x88);
+    out[q + 12] = _mm512_shuffle_f32x4(v_odd, w_odd, 0xdd);
+  }
+}
+
+// packed[kk][c] = w[j0 + c][k0 + kk] as float32, zero for c ≥ cols (so tiles never read garbage). Converts and
+// transposes 16×16 blocks in registers.
 template <WeightType T>
 void pack_panel(WeightView w, int64_t j0, int64_t cols, int64_t k0, int64_t depth, float* packed) {
-  alignas(64) float chunk[16];
-  for (int64_t c = 0; c < cols; ++c) {
-    const void* row = weight_row<T>(w, j0 + c);
-    int64_t kk = 0;
-    for (; kk + 16 <= depth; kk += 16) {
-      _mm512_store_ps(chunk, load_weights<T>(row, k0 + kk));
-      for (int t = 0; t < 16; ++t) packed[(kk + t) * kPanel + c] = chunk[t];
-    }
-    if (kk < depth) {
-      _mm512_store_ps(chunk, load_weights_masked<T>(row, k0 + kk, tail_mask(depth - kk)));
-      for (int t = 0; kk + t < depth; ++t) packed[(kk + t) * kPanel + c] = chunk[t];
+  for (int64_t half = 0; half < kPanel; half += 16) {
+    const void* rows[16];
+    int64_t live = cols - half < 0 ? 0 : cols - half < 16 ? cols - half : 16;
+    for (int64_t r = 0; r < live; ++r) rows[r] = weight_row<T>(w, j0 + half + r);
+    for (int64_t kk = 0; kk < depth; kk += 16) {
+      const int64_t width = depth - kk < 16 ? depth - kk : 16;
+      const __mmask16 m = tail_mask(width);
+      __m512 block[16], columns[16];
+      for (int64_t r = 0; r < 16; ++r)
+        block[r] = r >= live ? _mm512_setzero_ps()
+                   : width == 16 ? load_weights<T>(rows[r], k0 + kk)
+                                 : load_weights_masked<T>(rows[r], k0 + kk, m);
+      transpose16(block, columns);
+      for (int64_t c = 0; c < width; ++c) _mm512_store_ps(packed + (kk + c) * kPanel + half, columns[c]);
     }
   }
-  if (cols < kPanel)
-    for (int64_t kk = 0; kk < depth; ++kk)
-      std::memset(packed + kk * kPanel + cols, 0, size_t(kPanel - cols) * sizeof(float));
 }
 
 template <int ROWS>
@@ -200,13 +207,17 @@ void gemm_typed(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, 
                 bool accumulate, float* packed) {
   for (int64_t j = n0; j < n1; j += kPanel) {
     const int64_t cols = n1 - j < kPanel ? n1 - j : kPanel;
-    for (int64_t k0 = 0; k0 < k; k0 += kDepth) {
-      const int64_t depth = k - k0 < kDepth ? k - k0 : kDepth;
+    for (int64_t k0 = 0; k0 < k; k0 += kPackDepth) {
+      const int64_t depth = k - k0 < kPackDepth ? k - k0 : kPackDepth;
       pack_panel<T>(w, j, cols, k0, depth, packed);
-      const bool load_output = accumulate || k0 > 0;
-      for (int64_t r = 0; r < m; r += kTileRows) {
-        const int64_t rows = m - r < kTileRows ? m - r : kTileRows;
-        kGemmTiles[rows](x + r * k + k0, k, packed, depth, y + r * ldy + j, ldy, cols, load_output);
+      for (int64_t kt = 0; kt < depth; kt += kTileDepth) {
+        const int64_t tile_depth = depth - kt < kTileDepth ? depth - kt : kTileDepth;
+        const bool load_output = accumulate || k0 + kt > 0;
+        for (int64_t r = 0; r < m; r += kTileRows) {
+          const int64_t rows = m - r < kTileRows ? m - r : kTileRows;
+          kGemmTiles[rows](x + r * k + k0 + kt, k, packed + kt * kPanel, tile_depth, y + r * ldy + j, ldy, cols,
+                           load_output);
+        }
       }
     }
   }
@@ -223,6 +234,6 @@ void gemm(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int64_
 
 }  // namespace
 
-const MatmulKernels avx512_matmul_kernels = {matvec, gemm, kPanel, kPanel * kDepth};
+const MatmulKernels avx512_matmul_kernels = {matvec, gemm, kPanel, kPanel * kPackDepth};
 
 }  // namespace glint::ops::detail
