@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <random>
 #include <string>
@@ -242,6 +243,22 @@ TEST(CpuFeatures, ParsesIsaNames) {
 TEST(CpuFeatures, ForcingAnIsaTheCpuLacksFails) {
   if (detected_isa() == Isa::Avx512) GTEST_SKIP() << "this CPU runs every kernel family";
   EXPECT_THROW(set_active_isa(Isa::Avx512), Error);
+}
+
+// Runs this test binary again with GLINT_ISA set; inside, the same test checks that the variable took effect.
+TEST(CpuFeatures, EnvironmentVariableSelectsIsa) {
+  if (const char* env = std::getenv("GLINT_ISA")) {
+    EXPECT_EQ(active_isa(), parse_isa(env));
+    return;
+  }
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  auto run_with = [&](const std::string& value) {
+    std::string command = "GLINT_ISA=" + value + " '" + self +
+                          "' --gtest_filter=CpuFeatures.EnvironmentVariableSelectsIsa >/dev/null 2>&1";
+    return std::system(command.c_str());
+  };
+  for (Isa isa : runnable_isas()) EXPECT_EQ(run_with(isa_name(isa)), 0) << isa_name(isa);
+  EXPECT_NE(run_with("sse9"), 0) << "an unknown GLINT_ISA must fail loudly";
 }
 
 TEST(CpuFeatures, ForcingLowersActiveIsa) {
