@@ -36,21 +36,27 @@ std::optional<int32_t> first_id(const ModelConfig& c, const char* key) {
 }
 }  // namespace
 
-ModelConfig load_model_config(const std::string& dir) {
+ModelConfig model_config_from_json(const nlohmann::json& config, const std::string& label) {
   ModelConfig c;
-  c.dir = dir;
-  GLINT_CHECK(fs::is_directory(dir), "model directory '", dir, "' does not exist");
-  const fs::path config_path = fs::path(dir) / "config.json";
-  GLINT_CHECK(fs::exists(config_path), "'", dir, "' has no config.json");
-  c.raw = read_json(config_path);
-  GLINT_CHECK(c.raw.is_object(), config_path.string(), " is not a JSON object");
-  GLINT_CHECK(c.raw.contains("model_type") && c.raw["model_type"].is_string(), config_path.string(),
-              " has no model_type");
+  c.dir = label;
+  c.raw = config;
+  GLINT_CHECK(c.raw.is_object(), label, "/config.json is not a JSON object");
+  GLINT_CHECK(c.raw.contains("model_type") && c.raw["model_type"].is_string(), label,
+              "/config.json has no model_type");
   c.model_type = c.raw["model_type"].get<std::string>();
   if (c.raw.contains("architectures") && c.raw["architectures"].is_array())
     for (auto& a : c.raw["architectures"])
       if (a.is_string()) c.architectures.push_back(a.get<std::string>());
   c.text = c.raw.contains("text_config") && c.raw["text_config"].is_object() ? c.raw["text_config"] : c.raw;
+  c.generation = json::object();
+  return c;
+}
+
+ModelConfig load_model_config(const std::string& dir) {
+  GLINT_CHECK(fs::is_directory(dir), "model directory '", dir, "' does not exist");
+  const fs::path config_path = fs::path(dir) / "config.json";
+  GLINT_CHECK(fs::exists(config_path), "'", dir, "' has no config.json");
+  ModelConfig c = model_config_from_json(read_json(config_path), dir);
   const fs::path gen = fs::path(dir) / "generation_config.json";
   c.generation = fs::exists(gen) ? read_json(gen) : json::object();
   return c;

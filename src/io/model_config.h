@@ -39,5 +39,7 @@ struct ModelConfig {
 };
 
 ModelConfig load_model_config(const std::string& dir);
+// A config from JSON text already in memory (synthetic benchmark models); `label` stands for the dir.
+ModelConfig model_config_from_json(const nlohmann::json& config, const std::string& label);
 
 }  // namespace glint

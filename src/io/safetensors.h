@@ -43,6 +43,12 @@ class SafetensorsFile {
 class Checkpoint {
  public:
   static Checkpoint open(const std::string& dir);
+  // A checkpoint with no tensors (for synthetic weights); `label` names it in messages.
+  static Checkpoint empty(const std::string& label) {
+    Checkpoint c;
+    c.dir_ = label;
+    return c;
+  }
   bool has(const std::string& name) const { return where_.count(name) > 0; }
   const TensorInfo& info(const std::string& name) const;
   Tensor get(const std::string& name) const;

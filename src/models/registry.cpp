@@ -1,5 +1,6 @@
 #include <filesystem>
 #include <fstream>
+#include <cstdlib>
 #include <map>
 
 #include "io/safetensors.h"
@@ -40,6 +41,32 @@ std::unique_ptr<Transformer> load_model(const std::string& dir, const LoadOption
   auto model = it->second(config, loader, options);
   loader.finish();
   return model;
+}
+
+std::unique_ptr<Transformer> load_synthetic_model(const std::string& name_or_path, DType dtype, int layers) {
+  namespace fs = std::filesystem;
+  fs::path path = name_or_path;
+  if (!fs::exists(path)) {
+    const char* roots[] = {std::getenv("GLINT_CONFIGS"), GLINT_CONFIG_DIR};
+    for (const char* root : roots)
+      if (root && fs::exists(fs::path(root) / (name_or_path + ".json"))) path = fs::path(root) / (name_or_path + ".json");
+  }
+  GLINT_CHECK(fs::exists(path), "unknown synthetic model '", name_or_path, "' (no ", GLINT_CONFIG_DIR, "/",
+              name_or_path, ".json)");
+  std::ifstream in(path);
+  nlohmann::json json = nlohmann::json::parse(in);
+  nlohmann::json& text = json.contains("text_config") ? json["text_config"] : json;
+  if (layers > 0) {
+    text["num_hidden_layers"] = layers;
+    if (text.contains("layer_types") && text["layer_types"].is_array() && int(text["layer_types"].size()) > layers)
+      text["layer_types"].erase(text["layer_types"].begin() + layers, text["layer_types"].end());
+  }
+  ModelConfig config = model_config_from_json(json, "synthetic:" + name_or_path);
+  auto it = builders().find(config.model_type);
+  GLINT_CHECK(it != builders().end(), path.string(), ": unsupported model_type '", config.model_type, "'");
+  static const Checkpoint empty = Checkpoint::empty("synthetic:" + name_or_path);
+  WeightLoader loader = WeightLoader::synthetic(empty, dtype, 1234);
+  return it->second(config, loader, LoadOptions{});
 }
 
 std::vector<std::string> read_layer_types(const ModelConfig& config, int layers, int default_pattern) {

@@ -83,5 +83,8 @@ struct LoadOptions {
 };
 std::unique_ptr<Transformer> load_model(const std::string& dir, const LoadOptions& options = {});
 std::vector<std::string> supported_model_types();
+// A model with made-up weights at the shapes of a config (benchmarks): configs/synthetic/<name>.json
+// in the source tree, or a path to any config.json. `layers` > 0 keeps only the first layers.
+std::unique_ptr<Transformer> load_synthetic_model(const std::string& name_or_path, DType dtype, int layers = 0);
 
 }  // namespace glint

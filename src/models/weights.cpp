@@ -1,6 +1,8 @@
 #include "models/weights.h"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 
 namespace glint {
 namespace {
@@ -19,6 +21,40 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
+WeightLoader WeightLoader::synthetic(const Checkpoint& empty, DType dtype, uint64_t seed) {
+  WeightLoader loader(empty, true);
+  loader.synthetic_ = true;
+  loader.synthetic_dtype_ = dtype;
+  loader.synthetic_state_ = seed * 0x9E3779B97F4A7C15ull + 1;
+  return loader;
+}
+
+WeightLoader::WeightLoader(const Checkpoint& checkpoint, bool) : checkpoint_(checkpoint) {}
+
+Tensor WeightLoader::make_synthetic(const std::string& name, const std::vector<int64_t>& shape, bool as_f32) {
+  GLINT_CHECK(!shape.empty(), "synthetic weights: tensor ", name, " was requested without a shape");
+  Tensor t = Tensor::empty(shape, as_f32 ? DType::F32 : synthetic_dtype_);
+  const int64_t n = t.numel();
+  const int64_t fan_in = shape.back();
+  // Vectors (norms, scales) near 1; matrices ~ N(0, 1/fan_in) from a uniform of the same variance.
+  const float amplitude = shape.size() == 1 ? 0.1f : std::sqrt(3.0f / float(fan_in));
+  const float offset = shape.size() == 1 ? 1.0f : 0.0f;
+  uint64_t state = synthetic_state_ ^ std::hash<std::string>{}(name);
+  auto next = [&state]() {  // xorshift64*: fast enough for billions of values
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return float((state * 0x2545F4914F6CDD1Dull) >> 40) / float(1 << 24) * 2.0f - 1.0f;
+  };
+  if (t.dtype() == DType::F32) {
+    for (int64_t i = 0; i < n; ++i) t.f32()[i] = offset + amplitude * next();
+  } else {
+    auto* p = t.data<uint16_t>();
+    for (int64_t i = 0; i < n; ++i) p[i] = f32_to_bf16(offset + amplitude * next());
+  }
+  return t;
+}
+
 WeightLoader::WeightLoader(const Checkpoint& checkpoint) : checkpoint_(checkpoint) {
   for (const char* p : kTextPrefixes) {
     if (checkpoint.has(std::string(p) + "embed_tokens.weight")) {
@@ -30,9 +66,10 @@ WeightLoader::WeightLoader(const Checkpoint& checkpoint) : checkpoint_(checkpoin
        "model., model.language_model., language_model.model.)");
 }
 
-bool WeightLoader::has(const std::string& name) const { return checkpoint_.has(prefix_ + name); }
+bool WeightLoader::has(const std::string& name) const { return !synthetic_ && checkpoint_.has(prefix_ + name); }
 
 Tensor WeightLoader::fetch(const std::string& full_name, const std::vector<int64_t>& shape, bool as_f32) {
+  if (synthetic_) return make_synthetic(full_name, shape, as_f32);
   if (!checkpoint_.has(full_name)) {
     problems_.push_back("missing tensor " + full_name + (shape.empty() ? "" : " " + shape_text(shape)));
     return {};
@@ -68,6 +105,7 @@ Tensor WeightLoader::optional_vector_f32(const std::string& name, std::vector<in
 }
 
 Tensor WeightLoader::lm_head(std::vector<int64_t> shape) {
+  if (synthetic_) return make_synthetic("lm_head.weight", shape, false);
   for (const char* name : {"lm_head.weight", "language_model.lm_head.weight", "model.lm_head.weight"})
     if (checkpoint_.has(name)) return fetch(name, shape, false);
   problems_.push_back("missing tensor lm_head.weight " + shape_text(shape) +
@@ -80,6 +118,7 @@ void WeightLoader::ignore(const std::string& name) {
 }
 
 void WeightLoader::finish() const {
+  if (synthetic_) return;
   std::vector<std::string> unexpected;
   for (const auto& name : checkpoint_.names()) {
     if (used_.count(name)) continue;

@@ -53,6 +53,10 @@ class WeightLoader {
  public:
   // Finds the text-model prefix by looking for "<prefix>embed_tokens.weight".
   explicit WeightLoader(const Checkpoint& checkpoint);
+  // Synthetic weights for benchmarks at real shapes: every requested tensor is made up (random, in
+  // `dtype`) with the shape the family asks for, so no file is read. Every request must give a shape.
+  static WeightLoader synthetic(const Checkpoint& empty, DType dtype, uint64_t seed);
+  bool is_synthetic() const { return synthetic_; }
   const std::string& prefix() const { return prefix_; }
   const Checkpoint& checkpoint() const { return checkpoint_; }
 
@@ -77,8 +81,13 @@ class WeightLoader {
 
  private:
   Tensor fetch(const std::string& full_name, const std::vector<int64_t>& shape, bool as_f32);
+  WeightLoader(const Checkpoint& checkpoint, bool synthetic_tag);
+  Tensor make_synthetic(const std::string& name, const std::vector<int64_t>& shape, bool as_f32);
   const Checkpoint& checkpoint_;
   std::string prefix_;
+  bool synthetic_ = false;
+  DType synthetic_dtype_ = DType::BF16;
+  uint64_t synthetic_state_ = 0;
   std::set<std::string> used_;
   std::vector<std::string> problems_;
 };
