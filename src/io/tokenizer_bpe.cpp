@@ -143,33 +143,43 @@ void BpeModel::add_merge(const std::string& left, const std::string& right, uint
   auto merged_id = token_to_id(merged);
   GLINT_CHECK(merged_id, "tokenizer.json: merge ", rank + 1, " makes '", merged, "' which is not in the vocab");
   // A repeated pair keeps the last rank, as the reference's hash map does.
-  merges_.insert_or_assign(pair_key(*left_id, *right_id), {rank, *merged_id});
+  merges_.insert_or_assign(*left_id, *right_id, rank, *merged_id);
 }
 
 void BpeModel::MergeTable::reserve(size_t count) {
   size_t capacity = 16;
   int bits = 4;
-  while (capacity < count * 2 + 16) {
+  while (capacity < count * 2 + 16) {  // load factor at most one half
     capacity *= 2;
     ++bits;
   }
-  slots_.assign(capacity, Slot{kEmpty, MergeResult{0, 0}});
+  slots_.assign(capacity, kEmpty);
   mask_ = capacity - 1;
   shift_ = 64 - bits;
   size_ = 0;
 }
 
-void BpeModel::MergeTable::insert_or_assign(uint64_t key, MergeResult value) {
-  if ((size_ + 1) * 2 > slots_.size()) {  // keep the load factor at or below one half
-    std::vector<Slot> old = std::move(slots_);
+void BpeModel::MergeTable::insert_or_assign(int32_t left, int32_t right, uint32_t rank, int32_t new_id) {
+  GLINT_CHECK(left <= kMaxId && right <= kMaxId && new_id <= kMaxId,
+              "tokenizer.json: token ids above ", kMaxId, " are not supported");
+  GLINT_CHECK(rank <= kMaxRank, "tokenizer.json: more than ", kMaxRank, " merges are not supported");
+  if ((size_ + 1) * 2 > slots_.size()) {
+    std::vector<uint64_t> old = std::move(slots_);
     reserve(old.size());
-    for (const Slot& entry : old)
-      if (entry.key != kEmpty) insert_or_assign(entry.key, entry.value);
+    for (uint64_t entry : old) {
+      if (entry == kEmpty) continue;
+      const auto entry_rank = static_cast<uint32_t>(entry & kMaxRank);
+      insert_or_assign(static_cast<int32_t>(entry >> 44), static_cast<int32_t>((entry >> 24) & 0xFFFFF), entry_rank,
+                       new_ids_[entry_rank]);
+    }
   }
-  size_t slot = hash(key);
-  while (slots_[slot].key != kEmpty && slots_[slot].key != key) slot = (slot + 1) & mask_;
-  if (slots_[slot].key == kEmpty) ++size_;
-  slots_[slot] = {key, value};
+  if (new_ids_.size() <= rank) new_ids_.resize(rank + 1, -1);
+  new_ids_[rank] = new_id;
+  const uint64_t pair = pair_bits(left, right);
+  size_t slot = hash(pair);
+  while (slots_[slot] != kEmpty && (slots_[slot] >> 24) != pair) slot = (slot + 1) & mask_;
+  if (slots_[slot] == kEmpty) ++size_;
+  slots_[slot] = (pair << 24) | rank;
 }
 
 std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
@@ -279,6 +289,7 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   struct Candidate {
     uint32_t rank;
     int32_t pos;
+    int32_t left_id, right_id;  // the pair when queued: the entry is stale once either side has changed
     int32_t new_id;
     bool operator<(const Candidate& other) const {  // std::priority_queue pops the largest
       return rank != other.rank ? rank > other.rank : pos > other.pos;
@@ -290,10 +301,12 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   auto push_pair = [&](int32_t left) {
     const int32_t right = symbols[left].next;
     if (right < 0) return;
-    if (const MergeResult* merge = merges_.find(pair_key(symbols[left].id, symbols[right].id))) {
-      queue.push({merge->rank, left, merge->new_id});
+    if (const auto merge = merges_.find(symbols[left].id, symbols[right].id)) {
+      queue.push({merge->rank, left, symbols[left].id, symbols[right].id, merge->new_id});
     }
   };
+  // Table probes are cache misses; prefetching them all first lets the memory system overlap them.
+  for (size_t i = 0; i + 1 < symbols.size(); ++i) merges_.prefetch(symbols[i].id, symbols[i + 1].id);
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) push_pair(i);
   while (!queue.empty()) {
     const Candidate top = queue.top();
@@ -301,12 +314,15 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
     Symbol& left = symbols[top.pos];
     if (left.removed || left.next < 0) continue;
     Symbol& right = symbols[left.next];
-    const MergeResult* merge = merges_.find(pair_key(left.id, right.id));
-    if (!merge || merge->new_id != top.new_id) continue;
+    // Same test as the reference (the pair still merges into new_id): merged tokens only grow, so that holds
+    // exactly when neither symbol changed since the entry was queued.
+    if (left.id != top.left_id || right.id != top.right_id) continue;
     left.id = top.new_id;
     right.removed = true;
     left.next = right.next;
     if (right.next >= 0) symbols[right.next].prev = top.pos;
+    if (left.prev >= 0) merges_.prefetch(symbols[left.prev].id, left.id);
+    if (left.next >= 0) merges_.prefetch(left.id, symbols[left.next].id);
     if (left.prev >= 0) push_pair(left.prev);
     push_pair(top.pos);
   }
