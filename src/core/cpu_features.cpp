@@ -108,12 +108,23 @@ void set_active_isa(Isa isa) {
   forced_isa().store(int(isa), std::memory_order_relaxed);
 }
 
-bool bf16_dot_enabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("GLINT_BF16_DOT");
-    return env && std::strcmp(env, "1") == 0 && cpu_features().avx512_bf16;
-  }();
-  return enabled && active_isa() == Isa::Avx512;
+namespace {
+std::atomic<int>& forced_bf16_dot() {
+  static std::atomic<int> value{-1};
+  return value;
 }
+}  // namespace
+
+bool bf16_dot_enabled() {
+  static const bool from_env = [] {
+    const char* env = std::getenv("GLINT_BF16_DOT");
+    return env && std::strcmp(env, "1") == 0;
+  }();
+  const int forced = forced_bf16_dot().load(std::memory_order_relaxed);
+  const bool wanted = forced >= 0 ? forced == 1 : from_env;
+  return wanted && cpu_features().avx512_bf16 && active_isa() == Isa::Avx512;
+}
+
+void set_bf16_dot(bool enabled) { forced_bf16_dot().store(enabled ? 1 : 0, std::memory_order_relaxed); }
 
 }  // namespace glint

@@ -36,8 +36,11 @@ void set_active_isa(Isa isa);
 // Parses "avx512" / "avx2" / "portable"; throws glint::Error naming the accepted spellings.
 Isa parse_isa(const std::string& name);
 
-// True when GLINT_BF16_DOT=1 and the CPU has AVX512_BF16: BF16 matmuls may round activations to bf16 and use
-// VDPBF16PS (faster, but no longer matches a float32 reference to 1e-5).
+// True when GLINT_BF16_DOT=1 (or set_bf16_dot), the CPU has AVX512_BF16 and the AVX-512 kernels are active:
+// prefill matmuls with BF16 weights then round activations to bf16 and use VDPBF16PS (about twice as fast, but no
+// longer within float32 rounding of the reference).
 bool bf16_dot_enabled();
+// Overrides GLINT_BF16_DOT for this process (tests); still requires the CPU feature.
+void set_bf16_dot(bool enabled);
 
 }  // namespace glint

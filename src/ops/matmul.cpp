@@ -72,6 +72,22 @@ void portable_block(const float* x, int64_t m, int64_t k, WeightView w, int64_t 
   }
 }
 
+// Activations rounded to bf16, rows zero-padded to an even length (VDPBF16PS takes k in pairs).
+struct Bf16Rows {
+  std::vector<uint16_t> values;
+  int64_t stride = 0;
+};
+
+Bf16Rows round_rows_to_bf16(const MatmulKernels& kernels, const float* x, int64_t m, int64_t k) {
+  Bf16Rows rows;
+  rows.stride = (k + 1) / 2 * 2;
+  rows.values.assign(size_t(m * rows.stride), 0);
+  parallel_for(m, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) kernels.round_to_bf16(x + r * k, k, rows.values.data() + r * rows.stride);
+  });
+  return rows;
+}
+
 // 64-byte aligned per-thread buffer for packed weight panels.
 float* gemm_scratch(int64_t floats) {
   thread_local std::vector<float> buffer;
@@ -112,6 +128,15 @@ void matmul_raw(const float* x, int64_t m, int64_t k, const void* w, DType w_dty
   } else if (m <= kMatvecMaxRows) {
     parallel_for(n, std::max<int64_t>(8, min_columns),
                  [&](int64_t n0, int64_t n1) { kernels->matvec(x, m, k, weights, n0, n1, y, n, accumulate); });
+  } else if (weights.type == WeightType::BF16 && kernels->gemm_bf16_dot && bf16_dot_enabled()) {
+    const Bf16Rows x_bf16 = round_rows_to_bf16(*kernels, x, m, k);
+    const int64_t panel = kernels->panel_columns;
+    const int64_t panels = (n + panel - 1) / panel;
+    parallel_for(panels, std::max<int64_t>(1, min_columns / panel), [&](int64_t p0, int64_t p1) {
+      float* scratch = gemm_scratch(kernels->scratch_floats);
+      kernels->gemm_bf16_dot(x_bf16.values.data(), x_bf16.stride, m, k, weights, p0 * panel, std::min(n, p1 * panel),
+                             y, n, accumulate, scratch);
+    });
   } else {
     const int64_t panel = kernels->panel_columns;
     const int64_t panels = (n + panel - 1) / panel;

@@ -232,6 +232,6 @@ void gemm(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int64_
 
 }  // namespace
 
-const MatmulKernels avx2_matmul_kernels = {matvec, gemm, kPanel, kPanel * kPackDepth};
+const MatmulKernels avx2_matmul_kernels = {matvec, gemm, kPanel, kPanel * kPackDepth, nullptr, nullptr};
 
 }  // namespace glint::ops::detail

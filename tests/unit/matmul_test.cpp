@@ -203,6 +203,54 @@ TEST_P(MatmulTest, NanInInputReachesOnlyItsRow) {
   }
 }
 
+// GLINT_BF16_DOT: activations rounded to bf16, then exact products; compared with a reference that rounds the same.
+TEST(MatmulBf16Dot, MatchesReferenceWithBf16Activations) {
+  if (!cpu_features().avx512_bf16) GTEST_SKIP() << "CPU lacks AVX512_BF16";
+  ForcedIsa forced(Isa::Avx512);
+  struct Bf16DotOn {
+    Bf16DotOn() { set_bf16_dot(true); }
+    ~Bf16DotOn() { set_bf16_dot(false); }
+  } bf16_dot_on;
+  ASSERT_TRUE(bf16_dot_enabled());
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("GLINT_TEST_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  struct Shape { int64_t m, k, n; bool accumulate; };
+  for (Shape s : {Shape{9, 31, 33, false}, Shape{37, 300, 70, true}, Shape{64, 2049, 40, false},
+                  Shape{13, 1, 5, true}, Shape{20, 4200, 17, false}}) {
+    Weights w = random_weights(DType::BF16, s.n, s.k, rng);
+    std::vector<float> x = random_floats(size_t(s.m * s.k), rng);
+    std::vector<float> y = random_floats(size_t(s.m * s.n), rng);
+    const std::vector<float> y_before = y;
+    ops::matmul_raw(x.data(), s.m, s.k, w.data(), DType::BF16, s.k, s.n, y.data(), s.accumulate);
+    double worst_vs_f32 = 0;
+    for (int64_t i = 0; i < s.m; ++i) {
+      for (int64_t j = 0; j < s.n; ++j) {
+        double sum = 0, exact_f32 = 0, magnitude = 0;
+        for (int64_t kk = 0; kk < s.k; ++kk) {
+          const float xv = x[size_t(i * s.k + kk)];
+          sum += double(round_to_bf16(xv)) * w.exact[size_t(j * s.k + kk)];
+          exact_f32 += double(xv) * w.exact[size_t(j * s.k + kk)];
+          magnitude += std::fabs(double(xv) * w.exact[size_t(j * s.k + kk)]);
+        }
+        const double start = s.accumulate ? y_before[size_t(i * s.n + j)] : 0.0;
+        const float got = y[size_t(i * s.n + j)];
+        ASSERT_NEAR(got, start + sum, 1e-5 * (magnitude + std::fabs(start)))
+            << "m=" << s.m << " k=" << s.k << " n=" << s.n << " at (" << i << ", " << j << ")";
+        worst_vs_f32 = std::max(worst_vs_f32, std::fabs(got - (start + exact_f32)) / (magnitude + 1e-30));
+      }
+    }
+    if (s.k > 100) {
+      EXPECT_GT(worst_vs_f32, 1e-5) << "expected bf16 rounding of the activations to show";
+    }
+  }
+}
+
+TEST(MatmulBf16Dot, OffByDefault) {
+  if (std::getenv("GLINT_BF16_DOT")) GTEST_SKIP() << "GLINT_BF16_DOT is set";
+  EXPECT_FALSE(bf16_dot_enabled());
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, MatmulTest, ::testing::ValuesIn(runnable_isas()),
                          [](const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); });
 
