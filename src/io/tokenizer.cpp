@@ -182,12 +182,7 @@ Tokenizer Tokenizer::from_json_string(std::string_view tokenizer_json, const std
     impl->pre_tokenizer = tokenizer_detail::make_pre_tokenizer(component("pre_tokenizer"));
     impl->decoder = tokenizer_detail::make_decoder(component("decoder"));
     load_added_tokens(*impl, root);
-    const Impl& view = *impl;
-    impl->post_processor = tokenizer_detail::make_post_processor(
-        component("post_processor"), [&view](const std::string& token) -> std::optional<int32_t> {
-          if (auto it = view.added_by_content.find(token); it != view.added_by_content.end()) return it->second;
-          return view.model->token_to_id(token);
-        });
+    impl->post_processor = tokenizer_detail::make_post_processor(component("post_processor"));
     if (const auto& truncation = component("truncation"); !truncation.is_null()) {
       fail("truncation settings are not supported");
     }

@@ -4,7 +4,6 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,11 +49,10 @@ class Decoder {
 };
 
 // Each factory accepts the component's JSON object (null gives nullptr) and throws glint::Error on anything
-// unsupported or malformed. `token_id` resolves special-token names used by post-processors.
+// unsupported or malformed.
 std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& config);
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& config);
-std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& config,
-                                                   const std::function<std::optional<int32_t>(const std::string&)>& token_id);
+std::unique_ptr<PostProcessor> make_post_processor(const nlohmann::json& config);
 std::unique_ptr<Decoder> make_decoder(const nlohmann::json& config);
 
 }  // namespace glint::tokenizer_detail

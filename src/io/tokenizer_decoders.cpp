@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/tokenizer_components.h"
+#include "io/tokenizer_json.h"
 #include "io/tokenizer_pattern.h"
 #include "io/unicode.h"
 
@@ -12,33 +13,6 @@ namespace glint::tokenizer_detail {
 namespace {
 
 using nlohmann::json;
-
-std::string component_type(const json& config, const char* kind) {
-  GLINT_CHECK(config.is_object(), "tokenizer.json: ", kind, " must be an object");
-  auto it = config.find("type");
-  GLINT_CHECK(it != config.end() && it->is_string(), "tokenizer.json: ", kind, " has no \"type\"");
-  return it->get<std::string>();
-}
-
-template <typename T>
-T field(const json& config, const char* key, const T& fallback) {
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    fail("tokenizer.json: field \"", key, "\" of ", config.value("type", std::string("component")),
-         " has the wrong type");
-  }
-}
-
-char32_t single_char(const std::string& text, const char* owner) {
-  GLINT_CHECK(!text.empty() && unicode::is_valid_utf8(text), "tokenizer.json: ", owner, " needs one character");
-  size_t pos = 0;
-  const char32_t c = unicode::next_code_point(text, pos);
-  GLINT_CHECK(pos == text.size(), "tokenizer.json: ", owner, " needs exactly one character, got '", text, "'");
-  return c;
-}
 
 std::vector<char32_t> code_points(std::string_view text) {
   std::vector<char32_t> out;
@@ -314,10 +288,7 @@ std::unique_ptr<Decoder> make_decoder(const json& config) {
     return std::make_unique<SequenceDecoder>(std::move(parts));
   }
   if (type == "Replace") {
-    auto pattern_it = config.find("pattern");
-    GLINT_CHECK(pattern_it != config.end() && pattern_it->is_object(), "tokenizer.json: Replace decoder has no pattern");
-    Pattern pattern = pattern_it->contains("Regex") ? Pattern::regex(field<std::string>(*pattern_it, "Regex", ""))
-                                                     : Pattern::literal(field<std::string>(*pattern_it, "String", ""));
+    Pattern pattern = parse_pattern(config, "Replace decoder");
     return std::make_unique<ReplaceDecoder>(std::move(pattern), field<std::string>(config, "content", ""));
   }
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();
@@ -338,8 +309,7 @@ std::unique_ptr<Decoder> make_decoder(const json& config) {
   fail("tokenizer.json: decoder '", type, "' is not supported");
 }
 
-std::unique_ptr<PostProcessor> make_post_processor(
-    const json& config, const std::function<std::optional<int32_t>(const std::string&)>& token_id) {
+std::unique_ptr<PostProcessor> make_post_processor(const json& config) {
   if (config.is_null()) return nullptr;
   const std::string type = component_type(config, "post_processor");
   if (type == "Sequence") {
@@ -347,7 +317,7 @@ std::unique_ptr<PostProcessor> make_post_processor(
     auto it = config.find("processors");
     GLINT_CHECK(it != config.end() && it->is_array(), "tokenizer.json: Sequence post_processor has no \"processors\"");
     for (const auto& part : *it) {
-      if (auto processor = make_post_processor(part, token_id)) parts.push_back(std::move(processor));
+      if (auto processor = make_post_processor(part)) parts.push_back(std::move(processor));
     }
     return std::make_unique<SequencePostProcessor>(std::move(parts));
   }
