@@ -29,11 +29,75 @@ struct MatchData {
 };
 }  // namespace
 
+namespace {
+
+// PCRE2's \s (in UCP mode) also matches U+180E, which Oniguruma (the reference's engine) and Unicode's
+// White_Space no longer count as space; spell \s out as White_Space so both engines agree.
+std::string with_onig_whitespace(const std::string& pattern) {
+  static constexpr std::string_view kSpaceItems = R"(\t-\r\x{85}\p{Z})";
+  std::string out;
+  out.reserve(pattern.size() + 32);
+  bool in_class = false;
+  size_t class_start = 0;  // index of the first member of the current class
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char next = pattern[i + 1];
+      if (next == 'Q') {  // \Q...\E is literal text
+        const size_t end = pattern.find("\\E", i + 2);
+        const size_t stop = end == std::string::npos ? pattern.size() : end + 2;
+        out.append(pattern, i, stop - i);
+        i = stop - 1;
+        continue;
+      }
+      if (next == 's') {
+        if (in_class) {
+          out.append(kSpaceItems);
+        } else {
+          out.append("[").append(kSpaceItems).append("]");
+        }
+        ++i;
+        continue;
+      }
+      if (next == 'S' && !in_class) {
+        out.append("[^").append(kSpaceItems).append("]");
+        ++i;
+        continue;
+      }
+      out.push_back(c);
+      out.push_back(next);
+      ++i;
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out.push_back(c);
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out.push_back(pattern[++i]);
+      class_start = i + 1;
+      continue;
+    }
+    if (in_class && c == '[' && i + 1 < pattern.size() && pattern[i + 1] == ':') {  // [:alpha:]
+      const size_t end = pattern.find(":]", i + 2);
+      if (end != std::string::npos) {
+        out.append(pattern, i, end + 2 - i);
+        i = end + 1;
+        continue;
+      }
+    }
+    if (in_class && c == ']' && i != class_start) in_class = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
 Regex::Regex(const std::string& pattern) : source_(pattern) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   auto compiled = std::make_shared<Compiled>();
-  compiled->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+  const std::string translated = with_onig_whitespace(pattern);
+  compiled->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
                                  PCRE2_UTF | PCRE2_UCP, &error_code, &error_offset, nullptr);
   if (!compiled->code) {
     PCRE2_UCHAR message[256];

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/tokenizer.h"
+#include "io/tokenizer_pattern.h"
 #include "io/unicode.h"
 
 namespace glint {
@@ -218,3 +219,27 @@ TEST(TokenizerStreaming, ConcatenationEqualsDecodeWithByteRuns) {
 
 }  // namespace
 }  // namespace glint
+
+namespace glint::tokenizer_detail {
+namespace {
+
+TEST(TokenizerRegex, WhitespaceClassMatchesOniguruma) {
+  // \s is Unicode White_Space, as in Oniguruma: U+3000 and U+0085 are spaces, U+180E is not (PCRE2 says it is).
+  const Regex space(R"(\s+)");
+  EXPECT_EQ(space.find_all("a\xE3\x80\x80" "b").size(), 1u);
+  EXPECT_EQ(space.find_all("a\xC2\x85" "b").size(), 1u);
+  EXPECT_TRUE(space.find_all("a\xE1\xA0\x8E" "b").empty());
+  const Regex not_space_or_letter(R"([^\s\p{L}]+)");
+  EXPECT_EQ(not_space_or_letter.find_all("ab \xE1\xA0\x8E!").size(), 1u);
+  const Regex lookahead(R"(\s+(?!\S))");
+  const auto matches = lookahead.find_all("a   b");
+  ASSERT_EQ(matches.size(), 1u);
+  EXPECT_EQ(matches[0], (std::pair<size_t, size_t>{1, 3}));
+  // Escapes, classes and quoting are left alone.
+  EXPECT_EQ(Regex(R"([\]s]+)").find_all("s]x").size(), 1u);
+  EXPECT_EQ(Regex(R"(\Q\s\E)").find_all("a\\sb").size(), 1u);
+  EXPECT_EQ(Regex(R"([[:digit:]\s]+)").find_all("1 2x").size(), 1u);
+}
+
+}  // namespace
+}  // namespace glint::tokenizer_detail
