@@ -18,13 +18,9 @@ Value one_arg(CallArgs& args, const char* test, const char* name = "other") {
 
 void no_args(CallArgs& args, const char* test) { args.expect_consumed(test); }
 
-int64_t integer_operand(const Value& v, const char* test) {
-  if (v.is_undefined()) runtime_fail(v.as_undefined().hint);
-  if (!v.is_int() && !v.is_bool()) {
-    if (v.is_float()) return static_cast<int64_t>(v.as_double());
-    runtime_fail("test '", test, "' needs a number, got ", type_name(v));
-  }
-  return v.as_int();
+// jinja2 computes `value % n` with Python's semantics (floats included) and compares the remainder.
+bool remainder_is(const Value& v, const Value& divisor, int64_t expected) {
+  return equals(binary_arithmetic("%", v, divisor), Value(expected));
 }
 
 bool t_defined(Interpreter&, const Value& v, CallArgs& a) { no_args(a, "defined"); return !v.is_undefined(); }
@@ -48,15 +44,12 @@ bool t_sequence(Interpreter&, const Value& v, CallArgs& a) {
 }
 bool t_callable(Interpreter&, const Value& v, CallArgs& a) {
   no_args(a, "callable");
-  return v.is_function() || (v.is_object() && v.object_ptr()->attributes->find(std::string_view("__call__")));
+  return v.is_undefined() || v.is_function() || (v.is_object() && v.object_ptr()->attributes->find(std::string_view("__call__")));
 }
-bool t_odd(Interpreter&, const Value& v, CallArgs& a) { no_args(a, "odd"); return integer_operand(v, "odd") % 2 != 0; }
-bool t_even(Interpreter&, const Value& v, CallArgs& a) { no_args(a, "even"); return integer_operand(v, "even") % 2 == 0; }
+bool t_odd(Interpreter&, const Value& v, CallArgs& a) { no_args(a, "odd"); return remainder_is(v, Value(2), 1); }
+bool t_even(Interpreter&, const Value& v, CallArgs& a) { no_args(a, "even"); return remainder_is(v, Value(2), 0); }
 bool t_divisibleby(Interpreter&, const Value& v, CallArgs& a) {
-  Value num = one_arg(a, "divisibleby", "num");
-  int64_t d = integer_operand(num, "divisibleby");
-  if (d == 0) runtime_fail("integer division or modulo by zero");
-  return integer_operand(v, "divisibleby") % d == 0;
+  return remainder_is(v, one_arg(a, "divisibleby", "num"), 0);
 }
 bool t_lower(Interpreter&, const Value& v, CallArgs& a) {
   no_args(a, "lower");

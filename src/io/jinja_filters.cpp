@@ -214,6 +214,7 @@ std::optional<double> parse_python_float(const std::string& text) {
 Value f_float(Interpreter&, const Value& v, CallArgs& args) {
   Value fallback = arg_or(args, 0, "default", Value(0.0));
   args.expect_consumed("float");
+  if (v.is_undefined()) runtime_fail(v.as_undefined().hint);
   if (v.is_number()) return Value(v.as_double());
   if (v.is_string()) {
     if (auto d = parse_python_float(v.as_string())) return Value(*d);
@@ -250,6 +251,7 @@ Value f_int(Interpreter&, const Value& v, CallArgs& args) {
   Value fallback = arg_or(args, 0, "default", Value(0));
   Value base = arg_or(args, 1, "base", Value(10));
   args.expect_consumed("int");
+  if (v.is_undefined()) runtime_fail(v.as_undefined().hint);
   if (v.is_int() || v.is_bool()) return Value(v.as_int());
   if (v.is_float()) {
     double d = v.as_double();
@@ -279,6 +281,10 @@ Value f_indent(Interpreter&, const Value& v, CallArgs& args) {
   bool first = truthy(arg_or(args, 1, "first", Value(false)));
   bool blank = truthy(arg_or(args, 2, "blank", Value(false)));
   args.expect_consumed("indent");
+  // jinja2 appends "\n" to the value, which only strings accept.
+  if (v.is_undefined()) runtime_fail(v.as_undefined().hint);
+  if (v.is_list() && !v.is_tuple()) runtime_fail("'list' object has no attribute 'splitlines'");
+  if (!v.is_string()) runtime_fail("unsupported operand type(s) for +=: '", type_name(v), "' and 'str'");
   std::string indention = width.is_string() ? width.as_string() : std::string(static_cast<size_t>(std::max<int64_t>(0, width.as_int())), ' ');
   std::vector<std::string> lines = python_splitlines(to_str(v) + "\n", false);
   std::string rv;
@@ -549,7 +555,12 @@ Value f_truncate(Interpreter&, const Value& v, CallArgs& args) {
   std::string end = to_str(arg_or(args, 2, "end", Value("...")));
   int64_t leeway = arg_or(args, 3, "leeway", Value(5)).as_int();
   args.expect_consumed("truncate");
-  std::u32string s = utf8_decode(to_str(v));
+  if (!v.is_string()) {
+    // jinja2 measures and slices the value itself: other sequences pass when short enough.
+    if (length(v) <= length_limit + leeway) return v;
+    runtime_fail("'", type_name(v), "' object has no attribute 'rsplit'");
+  }
+  std::u32string s = utf8_decode(v.as_string());
   int64_t end_len = static_cast<int64_t>(utf8_length(end));
   if (length_limit < end_len) runtime_fail("expected length >= ", end_len, ", got ", length_limit);
   if (static_cast<int64_t>(s.size()) <= length_limit + leeway) return Value(utf8_encode(s));

@@ -107,7 +107,9 @@ std::string percent_format(const std::string& format, const Value& args) {
     if (spec.precision >= 0) piece = utf8_encode(utf8_decode(piece).substr(0, static_cast<size_t>(spec.precision)));
     out += pad(piece, spec.width, spec.flags.find('-') != std::string::npos ? '<' : '>', ' ');
   }
-  if (!args.is_dict() && next < positional.size() && args.is_tuple())
+  // Python rejects leftover arguments, except for a mapping argument (used by %(name)s or not at all).
+  bool mapping_like = args.is_dict() || (args.is_list() && !args.is_tuple()) || args.is_undefined();
+  if (!mapping_like && next < positional.size())
     runtime_fail("not all arguments converted during string formatting");
   return out;
 }

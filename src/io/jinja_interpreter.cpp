@@ -46,6 +46,8 @@ Value repeat(const Value& sequence, int64_t times) {
 }  // namespace
 
 Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
+  // "fmt" % x treats an undefined x like an empty mapping, as Python does for objects with __getitem__.
+  if (op == "%" && a.is_string()) return Value(percent_format(a.as_string(), b));
   check_defined(a);
   check_defined(b);
   bool numbers = a.is_number() && b.is_number();
@@ -90,6 +92,7 @@ Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (any_float) {
       double r = std::fmod(a.as_double(), b.as_double());
       if (r != 0 && ((r < 0) != (b.as_double() < 0))) r += b.as_double();
+      if (r == 0) r = std::copysign(0.0, b.as_double());  // Python gives zero the divisor's sign
       return Value(r);
     }
     return Value(floor_mod(a.as_int(), b.as_int()));
@@ -119,7 +122,11 @@ bool contains(const Value& haystack, const Value& needle) {
       if (equals(v, needle)) return true;
     return false;
   }
-  if (haystack.is_dict()) return haystack.as_dict().find(needle) != nullptr;
+  if (haystack.is_dict()) {
+    if (needle.is_list() && !needle.is_tuple()) runtime_fail("unhashable type: 'list'");
+    if (needle.is_dict()) runtime_fail("unhashable type: 'dict'");
+    return haystack.as_dict().find(needle) != nullptr;
+  }
   if (haystack.is_undefined()) return false;
   if (haystack.is_object()) return haystack.object_ptr()->attributes->find(needle) != nullptr;
   runtime_fail("argument of type '", type_name(haystack), "' is not iterable");

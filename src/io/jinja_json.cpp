@@ -12,8 +12,8 @@ namespace {
 void append_json_string(std::string& out, std::string_view text, bool ensure_ascii) {
   out += '"';
   auto append_escape = [&](unsigned code) {
-    char buf[8];
-    std::snprintf(buf, sizeof(buf), "\\u%04x", code);
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "\\u%04x", code & 0xFFFF);
     out += buf;
   };
   for (char32_t c : utf8_decode(text)) {

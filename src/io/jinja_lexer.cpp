@@ -37,7 +37,7 @@ bool all_whitespace(std::string_view s) {
   return !s.empty() && skip_whitespace(s, 0) == s.size();
 }
 
-bool is_name_start(unsigned char c) { return c == '_' || (c | 0x20) >= 'a' && (c | 0x20) <= 'z' || c >= 0x80; }
+bool is_name_start(unsigned char c) { return c == '_' || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || c >= 0x80; }
 bool is_name_char(unsigned char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
 
 class Lexer {

@@ -428,6 +428,17 @@ SNIPPETS = [
     ("syntax_do_needs_extension", "{% do x.append(1) %}", {}),
     ("syntax_chained_tests", "{{ 1 is number is number }}", {}),
     ("syntax_unbalanced_paren", "{{ (1 + 2 }}", {}),
+    # --- cases found by differential fuzzing against jinja2
+    ("fuzz_float_odd_even", "{{ -1.5 is odd }} {{ 3.0 is odd }} {{ 4.0 is even }} {{ 7.5 is divisibleby 2.5 }}", {}),
+    ("fuzz_percent_mapping_like", "{{ 'abc' % [1, 2] }} {{ 'abc' % {'a': 1} }} {{ '4' % nothing }}", {}),
+    ("fuzz_percent_leftover_error", "{{ 'abc' % 'x' }}", {}),
+    ("fuzz_float_mod_zero_sign", "{{ 0 % -1.5 }} {{ 3.0 % 1.5 }} {{ -3.0 % 1.5 }}", {}),
+    ("fuzz_undefined_is_callable", "{{ nothing is callable }} {{ ('' | last) is callable }}", {}),
+    ("fuzz_int_of_undefined_error", "{{ nothing | int }}", {}),
+    ("fuzz_float_of_empty_max_error", "{{ [] | max | float }}", {}),
+    ("fuzz_indent_non_string_error", "{{ 2.5 | indent(2) }}", {}),
+    ("fuzz_truncate_non_string_error", "{{ 12345 | truncate(5) }}", {}),
+    ("fuzz_unhashable_in_dict_error", "{{ [1] in {} }}", {}),
     # --- larger realistic fragments
     ("content_parts_loop", "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for part in m.content %}{% if part.type == 'image' %}<img>{% elif part.type == 'text' %}{{ part.text | trim }}{% endif %}{% endfor %}{% endif %}|{% endfor %}", {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " hi "}]}, {"role": "assistant", "content": "yo"}]}),
     ("tool_call_arguments", "{% for tc in message.tool_calls %}{{ tc.function.name }}({{ tc.function.arguments | tojson }}){% if tc.function.arguments is mapping %}{% for k, v in tc.function.arguments | items %} {{ k }}={{ v }}{% endfor %}{% endif %}{% endfor %}", {"message": {"tool_calls": [{"function": {"name": "f", "arguments": {"z": [1, {"y": None}], "a": "é"}}}]}}),
