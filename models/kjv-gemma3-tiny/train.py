@@ -80,9 +80,23 @@ def train(args, log, stream_compact, starts, k_used, device):
     random.seed(args.seed)
     config = gemma3_config(k_used)
     model = build(config, "sdpa").to(device).float().train()
-    stream = torch.tensor(stream_compact, dtype=torch.long, device=device)
-    valid_starts = torch.tensor([s for s in starts if s + SEQ - 1 <= len(stream_compact)], device=device)
-    log(f"train: K={k_used} stream={len(stream_compact)} tokens, {len(valid_starts)} window starts, "
+    # Verses are packed in a fresh random order for every sample: a window is <bos> followed by random whole
+    # verses. With the corpus order, the model learns each verse from the verses before it and cannot
+    # continue a verse from its own opening (what a user types); shuffled, it must.
+    bounds = starts + [len(stream_compact)]
+    verses = [stream_compact[bounds[i]:bounds[i + 1]] for i in range(len(starts))]
+    rng = random.Random(args.seed)
+
+    def sample_batch():
+        rows = []
+        for _ in range(args.batch):
+            row = [BOS_COMPACT]
+            while len(row) < SEQ:
+                row.extend(verses[rng.randrange(len(verses))])
+            rows.append(row[:SEQ])
+        return torch.tensor(rows, dtype=torch.long, device=device)
+
+    log(f"train: K={k_used} stream={len(stream_compact)} tokens, {len(verses)} verses (shuffled packing), "
         f"params={sum(p.numel() for p in model.parameters())}")
     try:
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01,
@@ -91,9 +105,6 @@ def train(args, log, stream_compact, starts, k_used, device):
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.01)
     # The full model's K unused rows are zero, so each contributes exp(0) to the softmax denominator.
     unused_logit = math.log(FULL_VOCAB - k_used)
-    gen = torch.Generator(device=device).manual_seed(args.seed)
-    offsets = torch.arange(SEQ - 1, device=device)
-    bos_col = torch.full((args.batch, 1), BOS_COMPACT, dtype=torch.long, device=device)
     start_time = time.time()
     step, recent = 0, []
     while True:
@@ -103,9 +114,7 @@ def train(args, log, stream_compact, starts, k_used, device):
         lr = lr_at(elapsed / args.seconds, step, args.lr, args.warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        pick = valid_starts[torch.randint(len(valid_starts), (args.batch,), generator=gen, device=device)]
-        body = stream[pick[:, None] + offsets[None, :]]            # [B, SEQ-1]
-        tokens = torch.cat([bos_col, body], dim=1)                  # [B, SEQ]
+        tokens = sample_batch()                                     # [B, SEQ]
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=(device == "cuda")):
             logits = model(input_ids=tokens[:, :-1], use_cache=False).logits
         logits = logits.float()
