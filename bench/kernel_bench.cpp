@@ -186,21 +186,41 @@ void prefill_shapes(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_Matmul)->Name("BM_MatmulPrefill")->Apply(prefill_shapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// Opt-in GLINT_BF16_DOT path (activations rounded to bf16, VDPBF16PS).
+void BM_MatmulBf16Dot(benchmark::State& state) {
+  if (!cpu_features().avx512_bf16) {
+    state.SkipWithError("CPU lacks AVX512_BF16");
+    return;
+  }
+  set_bf16_dot(true);
+  BM_Matmul(state);
+  set_bf16_dot(false);
+}
+void bf16_dot_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"isa", "m", "k", "n", "dtype", "threads"});
+  b->Args({2, 128, 1152, 6912, 1, 2});
+  b->Args({2, 512, 2560, 10240, 1, 2});
+}
+BENCHMARK(BM_MatmulBf16Dot)->Apply(bf16_dot_shapes)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 // The two AVX-512 kernel shapes on one thread, without the dispatcher, to place matmul.cpp's switch-over row
 // count (kMatvecMaxRows). Arguments: path (0 matvec, 1 gemm), m; k=1152, n=6912 BF16 weights.
 void BM_MatmulPath(benchmark::State& state) {
   if (!use_isa(state, 2)) return;
   const int64_t m = state.range(1), k = 1152, n = 6912;
   WeightSet weights(n, k, DType::BF16, int64_t(256) << 20);
-  std::vector<float> x(static_cast<size_t>(m * k), 0.5f), y(static_cast<size_t>(m * n));
+  Tensor x_tensor = Tensor::empty({m, k}), y_tensor = Tensor::empty({m, n});  // 64-byte aligned, as in the model
+  float* x = x_tensor.f32();
+  float* y = y_tensor.f32();
+  for (int64_t i = 0; i < m * k; ++i) x[i] = 0.5f;
   const auto& kernels = ops::detail::avx512_matmul_kernels;
   std::vector<float> scratch(static_cast<size_t>(kernels.scratch_floats + 16));
   float* aligned = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
   size_t next = 0;
   for (auto _ : state) {
     ops::detail::WeightView w{weights.copies[next].raw(), ops::detail::WeightType::BF16, k};
-    if (state.range(0) == 0) kernels.matvec(x.data(), m, k, w, 0, n, y.data(), n, false);
-    else kernels.gemm(x.data(), m, k, w, 0, n, y.data(), n, false, aligned);
+    if (state.range(0) == 0) kernels.matvec(x, m, k, w, 0, n, y, n, false);
+    else kernels.gemm(x, m, k, w, 0, n, y, n, false, aligned);
     next = (next + 1) % weights.copies.size();
     benchmark::ClobberMemory();
   }
@@ -209,7 +229,7 @@ void BM_MatmulPath(benchmark::State& state) {
 }
 BENCHMARK(BM_MatmulPath)
     ->ArgNames({"path", "m"})
-    ->ArgsProduct({{0, 1}, {1, 2, 4, 8, 16, 32, 64}})
+    ->ArgsProduct({{0, 1}, {1, 2, 3, 4, 8, 16, 32, 64}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

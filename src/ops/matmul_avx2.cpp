@@ -52,11 +52,10 @@ inline const void* weight_row(WeightView w, int64_t j) {
   return static_cast<const char*>(w.data) + j * w.row_stride * element_bytes(T);
 }
 
-// ---- decode: one weight row at a time against up to four input rows ----
-// Weight rows are read strictly in order, so the whole matrix is one sequential stream for the hardware
-// prefetcher (measured: several rows in parallel restart the prefetch every row and lose a third of the bandwidth).
+// ---- decode: few input rows, weights streamed from memory once (same plan as the AVX-512 file) ----
 
-// y[r·ldy] (+)= x[r]·row for r < ROWS, with UNROLL accumulators per input row to hide FMA latency.
+// y[r·ldy] (+)= x[r]·row for r < ROWS, with UNROLL accumulators per input row to hide FMA latency. Used one weight
+// row after another, the matrix is read as one sequential stream for the hardware prefetcher.
 template <WeightType T, int ROWS, int UNROLL>
 void row_dots(const float* x, int64_t k, const void* row, float* y, int64_t ldy, bool accumulate) {
   __m256 acc[ROWS][UNROLL];
@@ -94,20 +93,83 @@ void row_dots(const float* x, int64_t k, const void* row, float* y, int64_t ldy,
   }
 }
 
+// COLS weight rows × ROWS input rows of dot products; the next group of weight rows is prefetched while this one
+// is consumed (reading rows side by side would otherwise restart the hardware prefetcher on every group).
+template <WeightType T, int ROWS, int COLS>
+void tile_dots(const float* x, int64_t k, const void* const* rows, const void* const* next_rows, float* y,
+               int64_t ldy, bool accumulate) {
+  constexpr int64_t kElem = element_bytes(T);
+  __m256 acc[ROWS][COLS];
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < COLS; ++c) acc[r][c] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    if ((i * kElem & 63) == 0) {
+#pragma GCC unroll 4
+      for (int c = 0; c < COLS; ++c)
+        _mm_prefetch(static_cast<const char*>(next_rows[c]) + i * kElem + 64 * 4, _MM_HINT_T0);
+    }
+    __m256 wv[COLS];
+#pragma GCC unroll 4
+    for (int c = 0; c < COLS; ++c) wv[c] = load_weights<T>(rows[c], i);
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) {
+      const __m256 xv = _mm256_loadu_ps(x + r * k + i);
+#pragma GCC unroll 4
+      for (int c = 0; c < COLS; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+    }
+  }
+  if (i < k) {
+    const __m256i m = tail_mask(k - i);
+    __m256 wv[COLS];
+#pragma GCC unroll 4
+    for (int c = 0; c < COLS; ++c) wv[c] = load_weights_partial<T>(rows[c], i, k - i);
+#pragma GCC unroll 4
+    for (int r = 0; r < ROWS; ++r) {
+      const __m256 xv = _mm256_maskload_ps(x + r * k + i, m);
+#pragma GCC unroll 4
+      for (int c = 0; c < COLS; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < COLS; ++c) {
+      const float s = horizontal_sum(acc[r][c]);
+      float* out = y + r * ldy + c;
+      *out = accumulate ? *out + s : s;
+    }
+}
+
 template <WeightType T>
 void matvec_typed(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0, int64_t n1, float* y, int64_t ldy,
                   bool accumulate) {
-  for (int64_t j = n0; j < n1; ++j) {
-    const void* row = weight_row<T>(w, j);
-    // Input rows in groups of four; the row is in L1 after the first group.
-    int64_t r = 0;
-    for (; r + 4 <= m; r += 4) row_dots<T, 4, 1>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate);
-    switch (m - r) {
-      case 3: row_dots<T, 3, 2>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
-      case 2: row_dots<T, 2, 2>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
-      case 1: row_dots<T, 1, 4>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate); break;
-      default: break;
+  if (m <= 2) {
+    // One sequential stream; a second input row re-reads the weight row from L1.
+    for (int64_t j = n0; j < n1; ++j) {
+      const void* row = weight_row<T>(w, j);
+      for (int64_t r = 0; r < m; ++r) row_dots<T, 1, 4>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate);
     }
+    return;
+  }
+  constexpr int kCols = 4;  // 2×4 accumulators + 4 weights + 1 input of the 16 registers
+  int64_t j = n0;
+  for (; j + kCols <= n1; j += kCols) {
+    const void* rows[kCols];
+    const void* next[kCols];
+    for (int c = 0; c < kCols; ++c) {
+      rows[c] = weight_row<T>(w, j + c);
+      next[c] = weight_row<T>(w, j + kCols + c < n1 ? j + kCols + c : j + c);
+    }
+    int64_t r = 0;
+    for (; r + 2 <= m; r += 2) tile_dots<T, 2, kCols>(x + r * k, k, rows, next, y + r * ldy + j, ldy, accumulate);
+    if (r < m) tile_dots<T, 1, kCols>(x + r * k, k, rows, next, y + r * ldy + j, ldy, accumulate);
+  }
+  for (; j < n1; ++j) {
+    const void* row = weight_row<T>(w, j);
+    for (int64_t r = 0; r < m; ++r) row_dots<T, 1, 4>(x + r * k, k, row, y + r * ldy + j, ldy, accumulate);
   }
 }
 
