@@ -40,7 +40,9 @@ bool t_iterable(Interpreter&, const Value& v, CallArgs& a) {
 }
 bool t_sequence(Interpreter&, const Value& v, CallArgs& a) {
   no_args(a, "sequence");
-  return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined();
+  // Needs len() and indexing: generators and dict views fail it.
+  bool indexable_list = v.is_list() && (v.flavor() == Flavor::Plain || v.flavor() == Flavor::Range);
+  return v.is_string() || indexable_list || v.is_dict() || v.is_undefined();
 }
 bool t_callable(Interpreter&, const Value& v, CallArgs& a) {
   no_args(a, "callable");
@@ -129,7 +131,11 @@ Value g_range(CallArgs& args) {
       runtime_fail("Range too big. The sandbox blocks ranges larger than MAX_RANGE (", kMaxRange, ").");
     items.emplace_back(i);
   }
-  return Value::list(std::move(items));
+  Value range = Value::sequence(std::move(items), Flavor::Range);
+  range.list_ptr()->range_start = start;
+  range.list_ptr()->range_stop = stop;
+  range.list_ptr()->range_step = step;
+  return range;
 }
 
 void merge_mapping(DictData& into, CallArgs& args, const char* callee) {

@@ -35,6 +35,19 @@ Value lookup_path(const Value& item, const Value& attribute) {
   return current;
 }
 
+// jinja2's map/select/unique/batch/items are generators: problems with their input surface only when the
+// result is iterated, so a failure here becomes a generator that fails later.
+template <typename Compute>
+Value lazily(Compute compute) {
+  try {
+    return compute();
+  } catch (const RuntimeError& e) {
+    Value failed = Value::generator({});
+    failed.list_ptr()->deferred_error = e.message;
+    return failed;
+  }
+}
+
 Value ignore_case(const Value& v) { return v.is_string() ? Value(py_lower(v.as_string())) : v; }
 
 // Sort keys for sort/dictsort/unique/min/max: a list of attribute values (comma separated attributes).
@@ -92,7 +105,7 @@ Value f_attr(Interpreter&, const Value& v, CallArgs& args) {
   return get_attribute(v, to_str(name));
 }
 
-Value f_batch(Interpreter&, const Value& v, CallArgs& args) {
+Value f_batch_now(Interpreter&, const Value& v, CallArgs& args) {
   std::optional<Value> count = args.take(0, "linecount");
   Value fill = arg_or(args, 1, "fill_with", Value(None{}));
   args.expect_consumed("batch");
@@ -111,7 +124,7 @@ Value f_batch(Interpreter&, const Value& v, CallArgs& args) {
       while (static_cast<int64_t>(current.size()) < n) current.push_back(fill);
     batches.push_back(Value::list(std::move(current)));
   }
-  return Value::list(std::move(batches));
+  return Value::generator(std::move(batches));
 }
 
 Value f_capitalize(Interpreter&, const Value& v, CallArgs& args) {
@@ -181,6 +194,7 @@ Value f_first(Interpreter&, const Value& v, CallArgs& args) {
 
 Value f_last(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("last");
+  if (v.is_iterator()) runtime_fail("'", type_name(v), "' object is not reversible");
   std::vector<Value> items = iterate(v);
   if (items.empty()) return Value::undefined("No last item, sequence was empty.");
   return items.back();
@@ -298,13 +312,13 @@ Value f_indent(Interpreter&, const Value& v, CallArgs& args) {
   return Value(rv);
 }
 
-Value f_items(Interpreter&, const Value& v, CallArgs& args) {
+Value f_items_now(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("items");
-  if (v.is_undefined()) return Value::list();
+  if (v.is_undefined()) return Value::generator({});
   if (!v.is_dict()) runtime_fail("Can only get item pairs from a mapping.");
   std::vector<Value> items;
   for (const auto& [k, val] : v.as_dict().entries) items.push_back(Value::tuple({k, val}));
-  return Value::list(std::move(items));
+  return Value::generator(std::move(items));
 }
 
 Value f_join(Interpreter&, const Value& v, CallArgs& args) {
@@ -341,8 +355,9 @@ Value f_upper(Interpreter&, const Value& v, CallArgs& args) {
   return Value(py_upper(to_str(v)));
 }
 
-Value f_map(Interpreter& interp, const Value& v, CallArgs& args) {
+Value f_map_now(Interpreter& interp, const Value& v, CallArgs& args) {
   std::vector<Value> out;
+  if (!truthy(v)) return Value::generator({});  // jinja2 only iterates a true value
   if (args.positional.empty()) {
     std::optional<Value> attribute = args.take(0, "attribute");
     std::optional<Value> fallback = args.take(1, "default");
@@ -353,7 +368,7 @@ Value f_map(Interpreter& interp, const Value& v, CallArgs& args) {
       if (mapped.is_undefined() && fallback && !fallback->is_none()) mapped = *fallback;
       out.push_back(mapped);
     }
-    return Value::list(std::move(out));
+    return Value::generator(std::move(out));
   }
   std::string filter = to_str(args.positional[0]);
   CallArgs rest;
@@ -363,7 +378,7 @@ Value f_map(Interpreter& interp, const Value& v, CallArgs& args) {
     CallArgs copy = rest;
     out.push_back(interp.apply_filter(filter, item, copy));
   }
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 Value min_or_max(const Value& v, CallArgs& args, bool want_max, const char* name) {
@@ -402,9 +417,12 @@ Value f_reverse(Interpreter&, const Value& v, CallArgs& args) {
     std::reverse(cps.begin(), cps.end());
     return Value(utf8_encode(cps));
   }
+  // reversed() gives an iterator for lists and dicts; generators are not reversible, so jinja2 lists them.
+  bool was_iterator = v.is_iterator();
   std::vector<Value> items = iterate(v);
   std::reverse(items.begin(), items.end());
-  return Value::list(std::move(items));
+  if (was_iterator) return Value::list(std::move(items));
+  return Value::sequence(std::move(items), Flavor::ReverseIterator);
 }
 
 // Python's round(x, ndigits): correctly rounded, ties to even on the exact binary value.
@@ -460,6 +478,7 @@ Value select_or_reject(Interpreter& interp, const Value& v, CallArgs& args, bool
   test_args.positional.assign(args.positional.begin() + static_cast<long>(std::min(next, args.positional.size())), args.positional.end());
   test_args.keyword = args.keyword;
   std::vector<Value> out;
+  if (!truthy(v)) return Value::generator({});  // jinja2 only iterates a true value
   for (const Value& item : iterate(v)) {
     Value subject = by_attribute ? lookup_path(item, attribute) : item;
     bool result;
@@ -472,13 +491,24 @@ Value select_or_reject(Interpreter& interp, const Value& v, CallArgs& args, bool
     if (result == select) out.push_back(item);
   }
   (void)name;
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
 
-Value f_select(Interpreter& i, const Value& v, CallArgs& a) { return select_or_reject(i, v, a, true, false, "select"); }
-Value f_reject(Interpreter& i, const Value& v, CallArgs& a) { return select_or_reject(i, v, a, false, false, "reject"); }
-Value f_selectattr(Interpreter& i, const Value& v, CallArgs& a) { return select_or_reject(i, v, a, true, true, "selectattr"); }
-Value f_rejectattr(Interpreter& i, const Value& v, CallArgs& a) { return select_or_reject(i, v, a, false, true, "rejectattr"); }
+Value f_select(Interpreter& i, const Value& v, CallArgs& a) {
+  return lazily([&] { return select_or_reject(i, v, a, true, false, "select"); });
+}
+Value f_reject(Interpreter& i, const Value& v, CallArgs& a) {
+  return lazily([&] { return select_or_reject(i, v, a, false, false, "reject"); });
+}
+Value f_selectattr(Interpreter& i, const Value& v, CallArgs& a) {
+  return lazily([&] { return select_or_reject(i, v, a, true, true, "selectattr"); });
+}
+Value f_rejectattr(Interpreter& i, const Value& v, CallArgs& a) {
+  return lazily([&] { return select_or_reject(i, v, a, false, true, "rejectattr"); });
+}
+Value f_batch(Interpreter& i, const Value& v, CallArgs& a) { return lazily([&] { return f_batch_now(i, v, a); }); }
+Value f_items(Interpreter& i, const Value& v, CallArgs& a) { return lazily([&] { return f_items_now(i, v, a); }); }
+Value f_map(Interpreter& i, const Value& v, CallArgs& a) { return lazily([&] { return f_map_now(i, v, a); }); }
 
 Value f_sort(Interpreter&, const Value& v, CallArgs& args) {
   bool reverse = truthy(arg_or(args, 0, "reverse", Value(false)));
@@ -572,7 +602,7 @@ Value f_truncate(Interpreter&, const Value& v, CallArgs& args) {
   return Value(utf8_encode(head) + end);
 }
 
-Value f_unique(Interpreter&, const Value& v, CallArgs& args) {
+Value f_unique_now(Interpreter&, const Value& v, CallArgs& args) {
   bool case_sensitive = truthy(arg_or(args, 0, "case_sensitive", Value(false)));
   Value attribute = arg_or(args, 1, "attribute", Value(None{}));
   args.expect_consumed("unique");
@@ -584,8 +614,10 @@ Value f_unique(Interpreter&, const Value& v, CallArgs& args) {
     seen.push_back(key);
     out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return Value::generator(std::move(out));
 }
+
+Value f_unique(Interpreter& i, const Value& v, CallArgs& a) { return lazily([&] { return f_unique_now(i, v, a); }); }
 
 Value f_wordcount(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("wordcount");

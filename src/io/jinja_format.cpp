@@ -108,7 +108,8 @@ std::string percent_format(const std::string& format, const Value& args) {
     out += pad(piece, spec.width, spec.flags.find('-') != std::string::npos ? '<' : '>', ' ');
   }
   // Python rejects leftover arguments, except for a mapping argument (used by %(name)s or not at all).
-  bool mapping_like = args.is_dict() || (args.is_list() && !args.is_tuple()) || args.is_undefined();
+  bool mapping_like = args.is_dict() || args.is_plain_list() || args.is_undefined() ||
+                      args.flavor() == Flavor::Range;
   if (!mapping_like && next < positional.size())
     runtime_fail("not all arguments converted during string formatting");
   return out;

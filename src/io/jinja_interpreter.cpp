@@ -55,7 +55,8 @@ Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (op == "+") {
     if (numbers) return any_float ? Value(a.as_double() + b.as_double()) : Value(a.as_int() + b.as_int());
     if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
-    if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+    if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple() && a.flavor() == Flavor::Plain &&
+        b.flavor() == Flavor::Plain) {
       std::vector<Value> items = a.as_list().items;
       for (const Value& v : b.as_list().items) items.push_back(v);
       return Value::list(std::move(items), a.is_tuple());
@@ -70,8 +71,9 @@ Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
   }
   if (op == "*") {
     if (numbers) return any_float ? Value(a.as_double() * b.as_double()) : Value(a.as_int() * b.as_int());
-    if ((a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
-    if ((b.is_string() || b.is_list()) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
+    auto repeatable = [](const Value& v) { return v.is_string() || (v.is_list() && v.flavor() == Flavor::Plain); };
+    if (repeatable(a) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
+    if (repeatable(b) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
     unsupported_operands("*", a, b);
   }
   if (op == "/") {
@@ -118,6 +120,11 @@ bool contains(const Value& haystack, const Value& needle) {
     return haystack.as_string().find(needle.as_string()) != std::string::npos;
   }
   if (haystack.is_list()) {
+    if (haystack.is_iterator()) {
+      for (const Value& v : iterate(haystack))
+        if (equals(v, needle)) return true;
+      return false;
+    }
     for (const Value& v : haystack.as_list().items)
       if (equals(v, needle)) return true;
     return false;

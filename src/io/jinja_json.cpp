@@ -77,7 +77,7 @@ class Dumper {
       out += float_text(v.as_double());
     } else if (v.is_string()) {
       append_json_string(out, v.as_string(), options_.ensure_ascii);
-    } else if (v.is_list()) {
+    } else if (v.is_list() && v.flavor() == Flavor::Plain) {
       const auto& items = v.as_list().items;
       if (items.empty()) {
         out += "[]";

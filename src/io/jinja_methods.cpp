@@ -366,6 +366,7 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& args) {
   }
   args.expect_consumed(name);
   std::vector<Value> out;
+  Flavor view = name == "items" ? Flavor::DictItems : name == "keys" ? Flavor::DictKeys : Flavor::DictValues;
   if (name == "items") {
     for (const auto& [k, v] : d.entries) out.push_back(Value::tuple({k, v}));
   } else if (name == "keys") {
@@ -376,7 +377,7 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& args) {
     auto copy = std::make_shared<DictData>(d);
     return Value(copy);
   }
-  return Value::list(std::move(out));
+  return Value::sequence(std::move(out), view);
 }
 
 Value list_method(const Value& self, const std::string& name, CallArgs& args) {
@@ -452,7 +453,9 @@ Value get_item(const Value& object, const Value& key) {
   if (object.is_undefined()) runtime_fail(object.as_undefined().hint);
   if (object.is_dict()) {
     if (const Value* found = object.as_dict().find(key)) return *found;
-  } else if ((object.is_list() || object.is_string()) && (key.is_int() || key.is_bool())) {
+  } else if (((object.is_list() && (object.flavor() == Flavor::Plain || object.flavor() == Flavor::Range)) ||
+              object.is_string()) &&
+             (key.is_int() || key.is_bool())) {
     int64_t n = length(object);
     int64_t i = key.as_int();
     if (i < 0) i += n;
@@ -476,6 +479,9 @@ Value get_item(const Value& object, const Value& key) {
 Value slice_value(const Value& object, const Value& start_v, const Value& stop_v, const Value& step_v) {
   if (object.is_undefined()) runtime_fail(object.as_undefined().hint);
   if (!object.is_list() && !object.is_string()) runtime_fail("'", type_name(object), "' object is not subscriptable");
+  // jinja2 turns the TypeError of slicing a generator or dict view into an undefined value.
+  if (object.is_list() && object.flavor() != Flavor::Plain && object.flavor() != Flavor::Range)
+    return Value::undefined("'" + type_name(object) + " object' has no element slice");
   auto as_index = [](const Value& v) -> std::optional<int64_t> {
     if (v.is_none()) return std::nullopt;
     if (!v.is_int() && !v.is_bool()) runtime_fail("slice indices must be integers or None");

@@ -37,6 +37,12 @@ Value Value::list(std::vector<Value> items, bool is_tuple) {
   return Value(std::move(data));
 }
 
+Value Value::sequence(std::vector<Value> items, Flavor flavor) {
+  Value v = list(std::move(items));
+  v.list_ptr()->flavor = flavor;
+  return v;
+}
+
 Value Value::dict() { return Value(std::make_shared<DictData>()); }
 
 Value Value::function(std::string name, NativeFunction call, std::string repr) {
@@ -92,7 +98,18 @@ std::string type_name(const Value& v) {
     std::string operator()(int64_t) const { return "int"; }
     std::string operator()(double) const { return "float"; }
     std::string operator()(const std::string&) const { return "str"; }
-    std::string operator()(const ListPtr& l) const { return l->is_tuple ? "tuple" : "list"; }
+    std::string operator()(const ListPtr& l) const {
+      switch (l->flavor) {
+        case Flavor::Generator: return "generator";
+        case Flavor::ReverseIterator: return "list_reverseiterator";
+        case Flavor::Range: return "range";
+        case Flavor::DictKeys: return "dict_keys";
+        case Flavor::DictValues: return "dict_values";
+        case Flavor::DictItems: return "dict_items";
+        case Flavor::Plain: break;
+      }
+      return l->is_tuple ? "tuple" : "list";
+    }
     std::string operator()(const DictPtr&) const { return "dict"; }
     std::string operator()(const FunctionPtr&) const { return "function"; }
     std::string operator()(const ObjectPtr& o) const { return o->type_name; }
@@ -108,7 +125,10 @@ bool truthy(const Value& v) {
     bool operator()(int64_t i) const { return i != 0; }
     bool operator()(double d) const { return d != 0.0; }
     bool operator()(const std::string& s) const { return !s.empty(); }
-    bool operator()(const ListPtr& l) const { return !l->items.empty(); }
+    bool operator()(const ListPtr& l) const {
+      if (l->flavor == Flavor::Generator || l->flavor == Flavor::ReverseIterator) return true;
+      return !l->items.empty();
+    }
     bool operator()(const DictPtr& d) const { return !d->entries.empty(); }
     bool operator()(const FunctionPtr&) const { return true; }
     bool operator()(const ObjectPtr&) const { return true; }
@@ -211,6 +231,25 @@ void append_repr(std::string& out, const Value& v) {
     out += python_string_repr(v.as_string());
   } else if (v.is_list()) {
     const ListData& l = v.as_list();
+    switch (l.flavor) {
+      case Flavor::Generator: out += "<generator object>"; return;
+      case Flavor::ReverseIterator: out += "<list_reverseiterator object>"; return;
+      case Flavor::Range:
+        out += "range(" + std::to_string(l.range_start) + ", " + std::to_string(l.range_stop);
+        if (l.range_step != 1) out += ", " + std::to_string(l.range_step);
+        out += ")";
+        return;
+      case Flavor::DictKeys:
+      case Flavor::DictValues:
+      case Flavor::DictItems: {
+        Value plain = Value::list(l.items);
+        out += type_name(v) + "(";
+        append_repr(out, plain);
+        out += ")";
+        return;
+      }
+      case Flavor::Plain: break;
+    }
     out += l.is_tuple ? '(' : '[';
     for (size_t i = 0; i < l.items.size(); ++i) {
       if (i) out += ", ";
@@ -271,7 +310,8 @@ bool equals(const Value& a, const Value& b) {
   if (a.is_string()) return a.as_string() == b.as_string();
   if (a.is_list()) {
     const ListData &x = a.as_list(), &y = b.as_list();
-    if (x.is_tuple != y.is_tuple || x.items.size() != y.items.size()) return false;
+    if (a.is_iterator() || b.is_iterator()) return &x == &y;
+    if (x.is_tuple != y.is_tuple || x.flavor != y.flavor || x.items.size() != y.items.size()) return false;
     for (size_t i = 0; i < x.items.size(); ++i)
       if (!equals(x.items[i], y.items[i])) return false;
     return true;
@@ -296,7 +336,8 @@ bool less_than(const Value& a, const Value& b) {
     return a.as_int() < b.as_int();
   }
   if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
-  if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+  if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple() && a.flavor() == Flavor::Plain &&
+      b.flavor() == Flavor::Plain) {
     const auto &x = a.as_list().items, &y = b.as_list().items;
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
       if (!equals(x[i], y[i])) return less_than(x[i], y[i]);
@@ -307,6 +348,13 @@ bool less_than(const Value& a, const Value& b) {
 }
 
 std::vector<Value> iterate(const Value& v) {
+  if (v.is_iterator()) {
+    if (v.as_list().deferred_error) runtime_fail(*v.as_list().deferred_error);
+    // Iterating a generator uses it up, as in Python.
+    std::vector<Value> items = std::move(v.list_ptr()->items);
+    v.list_ptr()->items.clear();
+    return items;
+  }
   if (v.is_list()) return v.as_list().items;
   if (v.is_dict()) {
     std::vector<Value> keys;
@@ -329,6 +377,7 @@ std::vector<Value> iterate(const Value& v) {
 }
 
 int64_t length(const Value& v) {
+  if (v.is_iterator()) runtime_fail("object of type '", type_name(v), "' has no len()");
   if (v.is_string()) return static_cast<int64_t>(utf8_length(v.as_string()));
   if (v.is_list()) return static_cast<int64_t>(v.as_list().items.size());
   if (v.is_dict()) return static_cast<int64_t>(v.as_dict().entries.size());

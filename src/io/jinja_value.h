@@ -23,9 +23,18 @@ struct Undefined {
 };
 struct None {};
 
+// Python sequence-like objects that jinja2 filters and methods return besides lists and tuples. They hold
+// their items like a list but keep Python's behaviour: generators are always true, have no len(), cannot
+// be indexed and are used up by iteration; range and dict views print as such.
+enum class Flavor { Plain, Generator, ReverseIterator, Range, DictKeys, DictValues, DictItems };
+
 struct ListData {
   std::vector<Value> items;
   bool is_tuple = false;
+  Flavor flavor = Flavor::Plain;
+  int64_t range_start = 0, range_stop = 0, range_step = 1;  // Flavor::Range
+  // A generator whose computation failed: Python only raises once it is iterated.
+  std::optional<std::string> deferred_error;
 };
 
 // Python dict: insertion ordered; keys are usually strings but any hashable value may be a key.
@@ -78,6 +87,8 @@ class Value {
   static Value undefined(std::string hint) { return Value(Undefined{std::move(hint)}); }
   static Value list(std::vector<Value> items = {}, bool is_tuple = false);
   static Value tuple(std::vector<Value> items) { return list(std::move(items), true); }
+  static Value sequence(std::vector<Value> items, Flavor flavor);
+  static Value generator(std::vector<Value> items) { return sequence(std::move(items), Flavor::Generator); }
   static Value dict();
   static Value function(std::string name, NativeFunction call, std::string repr = "");
 
@@ -90,6 +101,10 @@ class Value {
   bool is_string() const { return std::holds_alternative<std::string>(data_); }
   bool is_list() const { return std::holds_alternative<ListPtr>(data_); }
   bool is_tuple() const { return is_list() && as_list().is_tuple; }
+  Flavor flavor() const { return is_list() ? as_list().flavor : Flavor::Plain; }
+  bool is_plain_list() const { return is_list() && !as_list().is_tuple && as_list().flavor == Flavor::Plain; }
+  // Generators and iterators: no len(), no indexing, single use.
+  bool is_iterator() const { return flavor() == Flavor::Generator || flavor() == Flavor::ReverseIterator; }
   bool is_dict() const { return std::holds_alternative<DictPtr>(data_); }
   bool is_function() const { return std::holds_alternative<FunctionPtr>(data_); }
   bool is_object() const { return std::holds_alternative<ObjectPtr>(data_); }

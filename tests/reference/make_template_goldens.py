@@ -439,6 +439,18 @@ SNIPPETS = [
     ("fuzz_indent_non_string_error", "{{ 2.5 | indent(2) }}", {}),
     ("fuzz_truncate_non_string_error", "{{ 12345 | truncate(5) }}", {}),
     ("fuzz_unhashable_in_dict_error", "{{ [1] in {} }}", {}),
+    # --- generators, ranges and dict views behave like Python's
+    ("generator_always_true", "{{ 'yes' if ([] | select) else 'no' }} {{ 'yes' if (l | selectattr('x')) else 'no' }} {{ (l | map(attribute='x')) is sequence }}", {"l": []}),
+    ("generator_single_use", "{% set g = [1, 2, 3] | select('odd') %}{{ g | list }}{{ g | list }}{% set h = [1, 2] | map('string') %}{% for x in h %}{{ x }}{% endfor %}{% for x in h %}again{% else %}used{% endfor %}", {}),
+    ("generator_length_error", "{{ messages | selectattr('role', 'eq', 'user') | length }}", {"messages": MSGS}),
+    ("generator_last_error", "{{ [1, 2] | map('string') | last }}", {}),
+    ("generator_index_undefined", "[{{ ([1, 2] | select)[0] }}]", {}),
+    ("generator_tojson_error", "{{ [1, 2] | select | tojson }}", {}),
+    ("generator_reverse_is_list", "{{ [1, 2, 3] | select | reverse }} {{ [3, 4] | reverse | list }}", {}),
+    ("generator_lazy_errors", "{{ 'ok' if (true | map('string')) else 'no' }} {% for x in 0 | select %}{{ x }}{% else %}empty{% endfor %} {{ none | selectattr('a') | list }}", {}),
+    ("generator_lazy_error_on_use", "{{ true | map('string') | list }}", {}),
+    ("range_and_views_repr", "{{ range(3) }} {{ range(1, 9, 2) }} {{ range(2) | length }} {{ range(5)[-1] }} {{ d.items() }} {{ d.keys() }} {{ d.values() }} {{ d.keys() | length }}", {"d": {"a": 1, "b": [2]}}),
+    ("range_tojson_error", "{{ range(3) | tojson }}", {}),
     # --- larger realistic fragments
     ("content_parts_loop", "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for part in m.content %}{% if part.type == 'image' %}<img>{% elif part.type == 'text' %}{{ part.text | trim }}{% endif %}{% endfor %}{% endif %}|{% endfor %}", {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " hi "}]}, {"role": "assistant", "content": "yo"}]}),
     ("tool_call_arguments", "{% for tc in message.tool_calls %}{{ tc.function.name }}({{ tc.function.arguments | tojson }}){% if tc.function.arguments is mapping %}{% for k, v in tc.function.arguments | items %} {{ k }}={{ v }}{% endfor %}{% endif %}{% endfor %}", {"message": {"tool_calls": [{"function": {"name": "f", "arguments": {"z": [1, {"y": None}], "a": "é"}}}]}}),
