@@ -4,7 +4,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(build-essential cmake ninja-build ccache pkg-config
   nlohmann-json3-dev libpcre2-dev libgtest-dev libgmock-dev libbenchmark-dev
-  bible-kjv bible-kjv-text nodejs npm)
+  libcli11-dev python3 bible-kjv bible-kjv-text nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
