@@ -325,6 +325,15 @@ Interpreter::Flow Interpreter::exec_body(const Body& body, const ScopePtr& scope
 
 void Interpreter::render(const Body& body, const ScopePtr& scope, std::string& out) { exec_body(body, scope, out); }
 
+struct CallDepthGuard {
+  CallDepthGuard(Interpreter& i, const std::string& what) : interpreter(i) {
+    if (++interpreter.call_depth_ > Interpreter::kMaxCallDepth)
+      runtime_fail("maximum recursion depth exceeded in ", what);
+  }
+  ~CallDepthGuard() { --interpreter.call_depth_; }
+  Interpreter& interpreter;
+};
+
 namespace {
 ScopePtr child_scope(const ScopePtr& parent) {
   auto scope = std::make_shared<Scope>();
@@ -383,6 +392,7 @@ void Interpreter::run_loop(const Stmt& stmt, const ScopePtr& scope, const Value&
           }));
     if (stmt.recursive) {
       a.set(Value("__call__"), Value::function("loop", [this, &stmt, scope, depth](CallArgs& args) -> Value {
+              CallDepthGuard depth_guard(*this, "recursive loop");
               std::optional<Value> inner = args.take(0, "iterable");
               if (!inner) runtime_fail("loop() missing the iterable argument");
               std::string rendered;
@@ -408,6 +418,7 @@ Value Interpreter::make_macro(const Stmt& stmt, const ScopePtr& scope) {
   return Value::function(stmt.text, [this, macro, defining](CallArgs& args) -> Value {
     ScopePtr parent = defining.lock();
     if (!parent) runtime_fail("macro '", macro->text, "' called after its scope ended");
+    CallDepthGuard depth_guard(*this, "macro '" + macro->text + "'");
     ScopePtr local = child_scope(parent);
     size_t positional_used = 0;
     for (size_t i = 0; i < macro->params.size(); ++i) {

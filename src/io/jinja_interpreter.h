@@ -69,6 +69,11 @@ class Interpreter {
   CallArgs eval_args(const Expr& expr, const ScopePtr& scope);
   Value eval_binary(const Expr& expr, const ScopePtr& scope);
   Value eval_compare(const Expr& expr, const ScopePtr& scope);
+
+  // Macro and recursive-loop calls nest; runaway recursion gets an error instead of a stack overflow.
+  static constexpr int kMaxCallDepth = 200;
+  int call_depth_ = 0;
+  friend struct CallDepthGuard;
 };
 
 // Python arithmetic on values; `op` is one of + - * / // % **.

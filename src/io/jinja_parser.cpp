@@ -136,6 +136,7 @@ class Parser {
   }
 
   StmtPtr parse_statement(const Token& tag_start) {
+    NestingGuard guard(*this);
     const Token& tag = current();
     const std::string name = tag.text;
     if (name == "if") return parse_if();
@@ -468,6 +469,7 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    NestingGuard guard(*this);
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       auto e = make_expr(is_op("-") ? ExprKind::Negate : ExprKind::Plus, current());
@@ -701,8 +703,19 @@ class Parser {
     return e;
   }
 
+  // Deeply nested input would otherwise exhaust the stack of this recursive-descent parser.
+  static constexpr int kMaxNesting = 200;
+  struct NestingGuard {
+    explicit NestingGuard(Parser& p) : parser(p) {
+      if (++parser.nesting_ > kMaxNesting) parser.error(parser.current(), "template nesting is too deep");
+    }
+    ~NestingGuard() { --parser.nesting_; }
+    Parser& parser;
+  };
+
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace
