@@ -5,6 +5,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "io/model_config.h"
+#include "io/npy.h"
 #include "runtime/generator.h"
 
 namespace glint::cli {
@@ -20,12 +21,16 @@ int run_info(int argc, char** argv) {
   auto model = load_model(model_options.dir, LoadOptions{model_options.matformer_slice});
   const auto& plan = model->plan();
   std::printf("%s", plan.describe().c_str());
+  std::printf("parameters: %lld (%.3f B); weight dtype %s\n", (long long)model->parameter_count(),
+              double(model->parameter_count()) / 1e9, dtype_name(model->weights().embed.dtype()));
+  KVCache cache = model->new_cache();
+  const double kv_bytes = double(kv_cache_bytes_for_context(plan, context, cache.chunk_tokens()));
   std::printf("weights: %.2f MB; read per decoded token: %.2f MB\n", double(model->weight_bytes()) / 1e6,
               double(model->active_weight_bytes_per_token()) / 1e6);
-  KVCache cache = model->new_cache();
   std::printf("kv cache: %d of %zu layers own a cache; %.2f MB per sequence at context %lld (F32)\n",
-              cache.owning_layers(), plan.layers.size(),
-              double(kv_cache_bytes_for_context(plan, context, cache.chunk_tokens())) / 1e6, (long long)context);
+              cache.owning_layers(), plan.layers.size(), kv_bytes / 1e6, (long long)context);
+  std::printf("memory needed: %.2f MB (weights + one sequence's KV cache at context %lld)\n",
+              (double(model->weight_bytes()) + kv_bytes) / 1e6, (long long)context);
   return 0;
 }
 
@@ -34,19 +39,24 @@ int run_logits(int argc, char** argv) {
                "glint logits");
   ModelOptions model_options;
   add_model_options(app, model_options);
-  std::string ids_text;
+  std::string ids_text, out_path;
   bool all = false;
   int top = 0;
-  app.add_option("--ids", ids_text, "token ids, comma separated")->required();
-  app.add_flag("--all", all, "logits of every position (default: last position only)");
-  app.add_option("--top", top, "only the top-N (id, logit) pairs per position");
+  app.add_option("--prompt-ids,--ids", ids_text, "token ids, comma separated")->required();
+  app.add_option("--out", out_path, "write float32 logits [T, V] of every position to a NumPy .npy file");
+  app.add_flag("--all", all, "print logits of every position (default: last position only)");
+  app.add_option("--top", top, "print only the top-N (id, logit) pairs per position");
   CLI11_PARSE(app, argc, argv);
   auto model = load_model_for_cli(model_options);
   auto ids = parse_ids(ids_text);
-  GLINT_CHECK(!ids.empty(), "--ids is empty");
+  GLINT_CHECK(!ids.empty(), "--prompt-ids is empty");
   KVCache cache = model->new_cache();
-  ForwardRequest req{ids, &cache, all};
+  ForwardRequest req{ids, &cache, all || !out_path.empty()};
   Tensor logits = model->forward(std::span(&req, 1));
+  if (!out_path.empty()) {
+    write_npy(out_path, logits);
+    return 0;
+  }
   const int64_t vocab = model->plan().vocab;
   nlohmann::json out = nlohmann::json::array();
   for (int64_t r = 0; r < logits.size(0); ++r) {
@@ -76,10 +86,11 @@ int run_generate(int argc, char** argv) {
   add_sampling_options(app, sampling);
   std::string ids_text;
   int max_new = 32;
-  bool ignore_eos = false;
-  app.add_option("--ids", ids_text, "prompt token ids, comma separated")->required();
+  bool ignore_eos = false, ids_only = false;
+  app.add_option("--prompt-ids,--ids", ids_text, "prompt token ids, comma separated")->required();
   app.add_option("-n,--max-new-tokens", max_new, "tokens to generate")->capture_default_str();
   app.add_flag("--ignore-eos", ignore_eos, "do not stop at the model's end-of-sequence ids");
+  app.add_flag("--ids-only", ids_only, "print only the generated ids, space separated (the default output)");
   CLI11_PARSE(app, argc, argv);
   auto model = load_model_for_cli(model_options);
   GenerationOptions options;
@@ -90,7 +101,7 @@ int run_generate(int argc, char** argv) {
   GenerationStats stats;
   auto ids = parse_ids(ids_text);
   auto out = generator.generate(ids, options, {}, &stats);
-  for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? "," : "", out[i]);
+  for (size_t i = 0; i < out.size(); ++i) std::printf("%s%d", i ? " " : "", out[i]);
   std::printf("\n");
   if (model_options.verbose)
     std::fprintf(stderr, "prefill %lld tokens %.1f tok/s, decode %lld tokens %.1f tok/s\n",
@@ -105,12 +116,13 @@ int run_classify(int argc, char** argv) {
   ModelOptions model_options;
   add_model_options(app, model_options);
   std::string ids_text;
-  app.add_option("--ids", ids_text, "token ids, comma separated")->required();
+  app.add_option("--prompt-ids,--ids", ids_text, "token ids, comma separated")->required();
   CLI11_PARSE(app, argc, argv);
   auto model = load_model_for_cli(model_options);
   auto pad = load_model_config(model_options.dir).pad_token_id().value_or(0);
   auto scores = model->classify(parse_ids(ids_text), pad);
-  std::printf("%s\n", nlohmann::json(scores).dump().c_str());
+  for (size_t i = 0; i < scores.size(); ++i) std::printf("%s%.9g", i ? " " : "", double(scores[i]));
+  std::printf("\n");
   return 0;
 }
 

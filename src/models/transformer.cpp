@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "core/thread_pool.h"
 #include "models/blocks.h"
@@ -286,18 +287,35 @@ void Transformer::feed_forward_block(int i, const Tensor& x, const Tensor& resid
   moe_feed_forward(plan_, i, weights_.layers[size_t(i)], x, residual, out);
 }
 
-size_t Transformer::weight_bytes() const {
-  size_t total = weights_.embed.nbytes() + weights_.final_norm.nbytes();
-  if (!plan_.tied_embeddings) total += weights_.lm_head.nbytes();
-  total += weights_.ple_embed.nbytes() + weights_.ple_model_projection.nbytes();
-  auto add = [&](const Tensor& t) { total += t.defined() ? t.nbytes() : 0; };
+void Transformer::for_each_weight(const std::function<void(const Tensor&)>& visit) const {
+  auto add = [&](const Tensor& t) {
+    if (t.defined()) visit(t);
+  };
+  for (const Tensor* t : {&weights_.embed, &weights_.final_norm, &weights_.ple_embed, &weights_.ple_model_projection,
+                          &weights_.ple_projection_norm, &weights_.score})
+    add(*t);
+  if (!plan_.tied_embeddings) add(weights_.lm_head);
+  for (auto& [_, t] : weights_.extra) add(t);
   for (const auto& l : weights_.layers) {
-    for (const Tensor* t : {&l.attention.q, &l.attention.k, &l.attention.v, &l.attention.o, &l.mlp.gate, &l.mlp.up,
-                            &l.mlp.down, &l.moe.router, &l.moe.gate_up, &l.moe.down, &l.moe.shared.gate,
-                            &l.moe.shared.up, &l.moe.shared.down, &l.ple_gate, &l.ple_projection})
+    for (const Tensor* t : {&l.input_norm, &l.post_attention_norm, &l.pre_ffn_norm, &l.post_ffn_norm, &l.attention.q,
+                            &l.attention.k, &l.attention.v, &l.attention.o, &l.attention.q_norm, &l.attention.k_norm,
+                            &l.mlp.gate, &l.mlp.up, &l.mlp.down, &l.moe.router, &l.moe.gate_up, &l.moe.down,
+                            &l.moe.shared.gate, &l.moe.shared.up, &l.moe.shared.down, &l.ple_gate, &l.ple_projection,
+                            &l.ple_post_norm, &l.layer_scalar})
       add(*t);
     for (auto& [_, t] : l.extra) add(t);
   }
+}
+
+size_t Transformer::weight_bytes() const {
+  size_t total = 0;
+  for_each_weight([&](const Tensor& t) { total += t.nbytes(); });
+  return total;
+}
+
+int64_t Transformer::parameter_count() const {
+  int64_t total = 0;
+  for_each_weight([&](const Tensor& t) { total += t.numel(); });
   return total;
 }
 

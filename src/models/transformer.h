@@ -1,5 +1,6 @@
 // The generic decoder: runs any ModelPlan with its ModelWeights over a batch of sequences.
 #pragma once
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -39,6 +40,9 @@ class Transformer {
 
   // Bytes of weights (all tensors) and the bytes one decode step must read (active parameters).
   size_t weight_bytes() const;
+  int64_t parameter_count() const;
+  // Calls visit on every weight tensor once (a tied head is the embedding, visited once).
+  void for_each_weight(const std::function<void(const Tensor&)>& visit) const;
   size_t active_weight_bytes_per_token() const;
 
  protected:
