@@ -362,44 +362,54 @@ void Interpreter::run_loop(const Stmt& stmt, const ScopePtr& scope, const Value&
     return;
   }
   const int64_t n = static_cast<int64_t>(items.size());
+  // The loop's methods are made once per loop; they read the iteration they are called in.
+  auto current_index = std::make_shared<int64_t>(0);
   auto changed_state = std::make_shared<std::optional<Value>>();
+  Value cycle = Value::function("cycle", [current_index](CallArgs& args) -> Value {
+    if (args.positional.empty()) runtime_fail("no items for cycling given");
+    return args.positional[static_cast<size_t>(*current_index) % args.positional.size()];
+  });
+  Value changed = Value::function("changed", [changed_state](CallArgs& args) -> Value {
+    Value current = Value::list(args.positional);
+    if (changed_state->has_value() && equals(**changed_state, current)) return Value(false);
+    *changed_state = current;
+    return Value(true);
+  });
+  Value recurse;
+  if (stmt.recursive) {
+    recurse = Value::function("loop", [this, &stmt, scope, depth](CallArgs& args) -> Value {
+      CallDepthGuard depth_guard(*this, "recursive loop");
+      std::optional<Value> inner = args.take(0, "iterable");
+      if (!inner) runtime_fail("loop() missing the iterable argument");
+      std::string rendered;
+      run_loop(stmt, scope, *inner, depth + 1, rendered);
+      return Value(std::move(rendered));
+    });
+  }
   for (int64_t i = 0; i < n; ++i) {
+    *current_index = i;
     ScopePtr iteration = child_scope(scope);
     assign(stmt.target, items[static_cast<size_t>(i)], iteration);
     auto loop = std::make_shared<ObjectData>();
     loop->type_name = "LoopContext";
-    DictData& a = *loop->attributes;
-    a.set(Value("index"), Value(i + 1));
-    a.set(Value("index0"), Value(i));
-    a.set(Value("revindex"), Value(n - i));
-    a.set(Value("revindex0"), Value(n - i - 1));
-    a.set(Value("first"), Value(i == 0));
-    a.set(Value("last"), Value(i == n - 1));
-    a.set(Value("length"), Value(n));
-    a.set(Value("depth"), Value(static_cast<int64_t>(depth)));
-    a.set(Value("depth0"), Value(static_cast<int64_t>(depth - 1)));
-    a.set(Value("previtem"), i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
-    a.set(Value("nextitem"), i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
-    a.set(Value("cycle"), Value::function("cycle", [i](CallArgs& args) -> Value {
-            if (args.positional.empty()) runtime_fail("no items for cycling given");
-            return args.positional[static_cast<size_t>(i) % args.positional.size()];
-          }));
-    a.set(Value("changed"), Value::function("changed", [changed_state](CallArgs& args) -> Value {
-            Value current = Value::list(args.positional);
-            if (changed_state->has_value() && equals(**changed_state, current)) return Value(false);
-            *changed_state = current;
-            return Value(true);
-          }));
-    if (stmt.recursive) {
-      a.set(Value("__call__"), Value::function("loop", [this, &stmt, scope, depth](CallArgs& args) -> Value {
-              CallDepthGuard depth_guard(*this, "recursive loop");
-              std::optional<Value> inner = args.take(0, "iterable");
-              if (!inner) runtime_fail("loop() missing the iterable argument");
-              std::string rendered;
-              run_loop(stmt, scope, *inner, depth + 1, rendered);
-              return Value(std::move(rendered));
-            }));
-    }
+    auto& a = loop->attributes->entries;
+    a.reserve(14);
+    a.emplace_back(Value("index"), Value(i + 1));
+    a.emplace_back(Value("index0"), Value(i));
+    a.emplace_back(Value("revindex"), Value(n - i));
+    a.emplace_back(Value("revindex0"), Value(n - i - 1));
+    a.emplace_back(Value("first"), Value(i == 0));
+    a.emplace_back(Value("last"), Value(i == n - 1));
+    a.emplace_back(Value("length"), Value(n));
+    a.emplace_back(Value("depth"), Value(static_cast<int64_t>(depth)));
+    a.emplace_back(Value("depth0"), Value(static_cast<int64_t>(depth - 1)));
+    a.emplace_back(Value("previtem"),
+                   i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
+    a.emplace_back(Value("nextitem"),
+                   i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
+    a.emplace_back(Value("cycle"), cycle);
+    a.emplace_back(Value("changed"), changed);
+    if (stmt.recursive) a.emplace_back(Value("__call__"), recurse);
     iteration->vars["loop"] = Value(loop);
     Flow flow = exec_body(stmt.body, iteration, out);
     if (flow == Flow::Break) break;

@@ -169,7 +169,37 @@ std::string py_title(std::string_view text) {
   return utf8_encode(cps);
 }
 
+namespace {
+// Decodes the code point starting at byte `pos`; sets `length` to its byte count.
+char32_t code_point_at(std::string_view s, size_t pos, size_t& length) {
+  unsigned char b = static_cast<unsigned char>(s[pos]);
+  length = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 1;
+  if (length == 1 || pos + length > s.size()) {
+    length = 1;
+    return b;
+  }
+  std::u32string one = utf8_decode(s.substr(pos, length));
+  return one.size() == 1 ? one[0] : b;
+}
+}  // namespace
+
 std::string py_strip(std::string_view text, const std::string* chars, bool left, bool right) {
+  if (!chars) {
+    // Whitespace stripping looks only at the ends, so it works on bytes without decoding the middle.
+    size_t begin = 0, end = text.size(), length = 0;
+    if (left) {
+      while (begin < end && py_isspace(code_point_at(text, begin, length))) begin += length;
+    }
+    if (right) {
+      while (end > begin) {
+        size_t start = end - 1;
+        while (start > begin && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
+        if (!py_isspace(code_point_at(text, start, length)) || start + length != end) break;
+        end = start;
+      }
+    }
+    return std::string(text.substr(begin, end - begin));
+  }
   std::u32string cps = utf8_decode(text);
   std::u32string set = chars ? utf8_decode(*chars) : std::u32string();
   auto strip_it = [&](char32_t c) { return chars ? set.find(c) != std::u32string::npos : py_isspace(c); };

@@ -9,6 +9,7 @@
 namespace glint::jinja {
 
 const Value* DictData::find(const Value& key) const {
+  if (key.is_string()) return find(std::string_view(key.as_string()));
   for (const auto& [k, v] : entries)
     if (equals(k, key)) return &v;
   return nullptr;
