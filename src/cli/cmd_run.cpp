@@ -140,13 +140,18 @@ int run_chat(int argc, char** argv) {
       ids = s.tokenizer.encode(line, history.empty());
       ids.insert(ids.begin(), history.begin(), history.end());
     }
-    // Reuse the cache when the conversation so far is a prefix of the new prompt; otherwise start over.
-    const bool prefix = ids.size() >= history.size() && std::equal(history.begin(), history.end(), ids.begin());
-    if (!prefix) {
+    // Reuse the cache for the longest common prefix of what it holds and the new prompt (a re-rendered
+    // reply can tokenize differently at its end); start over when the cache cannot roll back that far.
+    size_t keep = 0;
+    const size_t cached = size_t(cache.length());
+    while (keep < cached && keep < ids.size() && history[keep] == ids[keep]) ++keep;
+    if (keep == ids.size() && keep > 0) --keep;  // at least one token must be fed to get logits
+    if (!cache.rollback_to(int64_t(keep))) {
       cache.clear();
-      history.clear();
+      keep = 0;
     }
-    std::span<const int32_t> fresh(ids.data() + history.size(), ids.size() - history.size());
+    history.assign(ids.begin(), ids.begin() + long(keep));
+    std::span<const int32_t> fresh(ids.data() + keep, ids.size() - keep);
     auto reply = stream_reply(s, cache, history, fresh, o.model.verbose);
     if (s.chat_template) {
       std::vector<int32_t> text_ids;

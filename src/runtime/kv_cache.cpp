@@ -47,9 +47,11 @@ void LayerKVCache::truncate(int64_t length) {
     rows_ = std::min(rows_, length);
     return;
   }
-  // A ring holds the most recent rows; drop those at or past `length` by marking them unreachable.
+  int64_t dropped = 0;
   for (int64_t i = 0; i < rows_; ++i)
-    if (positions_[size_t(i)] >= length) positions_[size_t(i)] = INT64_MAX / 2;
+    if (positions_[size_t(i)] >= length) ++dropped;
+  next_ = (next_ - dropped % ring_capacity_ + ring_capacity_) % ring_capacity_;
+  rows_ -= dropped;
 }
 
 KVCache::KVCache(const ModelPlan& plan, int64_t chunk_tokens) : chunk_tokens_(chunk_tokens) {
@@ -82,6 +84,16 @@ size_t KVCache::bytes() const {
 
 int KVCache::owning_layers() const {
   return int(std::count_if(layers_.begin(), layers_.end(), [](auto& l) { return l != nullptr; }));
+}
+
+bool KVCache::rollback_to(int64_t length) {
+  GLINT_CHECK(length >= 0, "rollback to a negative length");
+  if (length >= length_) return length == length_;
+  if (length_ - length > chunk_tokens_) return false;
+  for (auto& l : layers_)
+    if (l) l->truncate(length);
+  length_ = length;
+  return true;
 }
 
 void KVCache::clear() {

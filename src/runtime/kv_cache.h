@@ -22,7 +22,8 @@ class LayerKVCache {
   int64_t rows() const { return rows_; }
   size_t bytes() const { return (k_.capacity() + v_.capacity()) * sizeof(float) + positions_.capacity() * 8; }
   void clear() { rows_ = 0; next_ = 0; }
-  // Keeps only positions < length (used to roll back a speculative tail). Rings keep what they hold.
+  // Drops positions >= length. Rows are appended in position order, so those are the newest rows; a ring
+  // rewinds its write index over them so that later appends reuse their slots first.
   void truncate(int64_t length);
 
  private:
@@ -45,6 +46,10 @@ class KVCache {
   size_t bytes() const;
   int owning_layers() const;
   void clear();
+  // Forgets every position >= length so generation can continue from there. Rings only hold the last
+  // chunk_tokens positions beyond their window, so a rollback of more than that is refused (returns false,
+  // cache unchanged); the caller then starts over.
+  bool rollback_to(int64_t length);
 
  private:
   std::vector<std::unique_ptr<LayerKVCache>> layers_;  // null for layers that share another's cache
