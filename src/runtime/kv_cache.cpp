@@ -47,11 +47,15 @@ void LayerKVCache::truncate(int64_t length) {
     rows_ = std::min(rows_, length);
     return;
   }
+  // Slots stay in the view (valid ones are not a prefix of a wrapped ring); dropped ones get a position no
+  // query can see until an append reuses them.
   int64_t dropped = 0;
   for (int64_t i = 0; i < rows_; ++i)
-    if (positions_[size_t(i)] >= length) ++dropped;
+    if (positions_[size_t(i)] >= length) {
+      positions_[size_t(i)] = INT64_MAX / 2;
+      ++dropped;
+    }
   next_ = (next_ - dropped % ring_capacity_ + ring_capacity_) % ring_capacity_;
-  rows_ -= dropped;
 }
 
 KVCache::KVCache(const ModelPlan& plan, int64_t chunk_tokens) : chunk_tokens_(chunk_tokens) {
