@@ -35,9 +35,9 @@ void LayerKVCache::append(const float* k, const float* v, const int64_t* positio
     std::memcpy(k_.data() + next_ * row_elems_, k + t * row_elems_, row_bytes);
     std::memcpy(v_.data() + next_ * row_elems_, v + t * row_elems_, row_bytes);
     positions_[size_t(next_)] = positions[t];
+    rows_ = std::max(rows_, next_ + 1);  // slots [0, rows_) have been written at least once
     next_ = (next_ + 1) % ring_capacity_;
   }
-  rows_ = std::min(ring_capacity_, rows_ + tokens);
 }
 
 ops::KeyValueView LayerKVCache::view() const { return {k_.data(), v_.data(), positions_.data(), rows_}; }
