@@ -93,6 +93,8 @@ struct Stmt {
   Target target;                                      // For, Set, SetBlock
   ExprPtr filter;                                     // For "if" condition; SetBlock / FilterBlock filter chain
   bool recursive = false;                             // For
+  // Macro: whether the body reads varargs / kwargs / caller, which decides the arguments it accepts.
+  bool uses_varargs = false, uses_kwargs = false, uses_caller = false;
   std::vector<MacroParam> params;                     // Macro, CallBlock caller
   std::vector<std::pair<Target, ExprPtr>> assignments;  // With
 };

@@ -39,6 +39,27 @@ Value repeat(const Value& sequence, int64_t times) {
   return Value::list(std::move(items), sequence.is_tuple());
 }
 
+// Python integers never overflow; rather than wrap around silently we stop with a clear error.
+int64_t checked(bool overflowed, int64_t value) {
+  if (overflowed) runtime_fail("integer result does not fit in 64 bits (Python would switch to a big integer)");
+  return value;
+}
+int64_t add_ints(int64_t a, int64_t b) {
+  int64_t r = 0;
+  bool overflowed = __builtin_add_overflow(a, b, &r);
+  return checked(overflowed, r);
+}
+int64_t sub_ints(int64_t a, int64_t b) {
+  int64_t r = 0;
+  bool overflowed = __builtin_sub_overflow(a, b, &r);
+  return checked(overflowed, r);
+}
+int64_t mul_ints(int64_t a, int64_t b) {
+  int64_t r = 0;
+  bool overflowed = __builtin_mul_overflow(a, b, &r);
+  return checked(overflowed, r);
+}
+
 [[noreturn]] void unsupported_operands(const std::string& op, const Value& a, const Value& b) {
   runtime_fail("unsupported operand type(s) for ", op, ": '", type_name(a), "' and '", type_name(b), "'");
 }
@@ -53,7 +74,7 @@ Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
   bool numbers = a.is_number() && b.is_number();
   bool any_float = a.is_float() || b.is_float();
   if (op == "+") {
-    if (numbers) return any_float ? Value(a.as_double() + b.as_double()) : Value(a.as_int() + b.as_int());
+    if (numbers) return any_float ? Value(a.as_double() + b.as_double()) : Value(add_ints(a.as_int(), b.as_int()));
     if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
     if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple() && a.flavor() == Flavor::Plain &&
         b.flavor() == Flavor::Plain) {
@@ -66,11 +87,11 @@ Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
     unsupported_operands("+", a, b);
   }
   if (op == "-") {
-    if (numbers) return any_float ? Value(a.as_double() - b.as_double()) : Value(a.as_int() - b.as_int());
+    if (numbers) return any_float ? Value(a.as_double() - b.as_double()) : Value(sub_ints(a.as_int(), b.as_int()));
     unsupported_operands("-", a, b);
   }
   if (op == "*") {
-    if (numbers) return any_float ? Value(a.as_double() * b.as_double()) : Value(a.as_int() * b.as_int());
+    if (numbers) return any_float ? Value(a.as_double() * b.as_double()) : Value(mul_ints(a.as_int(), b.as_int()));
     auto repeatable = [](const Value& v) { return v.is_string() || (v.is_list() && v.flavor() == Flavor::Plain); };
     if (repeatable(a) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
     if (repeatable(b) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());
@@ -103,10 +124,25 @@ Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (!numbers) unsupported_operands("** or pow()", a, b);
     if (!any_float && b.as_int() >= 0) {
       int64_t result = 1, base = a.as_int();
-      for (int64_t e = b.as_int(); e > 0; --e) result *= base;
+      for (int64_t e = b.as_int(); e > 0 && result != 0; --e) {
+        if (base == 1 || base == 0) {
+          result = base == 0 ? 0 : result;
+          break;
+        }
+        if (base == -1) {
+          result = (e % 2) ? -result : result;
+          break;
+        }
+        result = mul_ints(result, base);
+      }
       return Value(result);
     }
-    return Value(std::pow(a.as_double(), b.as_double()));
+    double result = std::pow(a.as_double(), b.as_double());
+    if (std::isinf(result) && std::isfinite(a.as_double()) && std::isfinite(b.as_double())) {
+      if (a.as_double() == 0) runtime_fail("0.0 cannot be raised to a negative power");
+      runtime_fail("(34, 'Numerical result out of range')");
+    }
+    return Value(result);
   }
   runtime_fail("unknown operator ", op);
 }
@@ -130,7 +166,7 @@ bool contains(const Value& haystack, const Value& needle) {
     return false;
   }
   if (haystack.is_dict()) {
-    if (needle.is_list() && !needle.is_tuple()) runtime_fail("unhashable type: 'list'");
+    if (needle.is_plain_list()) runtime_fail("unhashable type: 'list'");
     if (needle.is_dict()) runtime_fail("unhashable type: 'dict'");
     return haystack.as_dict().find(needle) != nullptr;
   }
@@ -176,6 +212,19 @@ Value Interpreter::eval_filter_chain(const Expr& filter, const Value& subject, c
   return apply_filter(filter.name, input, args);
 }
 
+namespace {
+// Expressions jinja2's optimizer folds to a constant before generating Python code.
+bool is_constant(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::Literal: return true;
+    case ExprKind::Negate:
+    case ExprKind::Plus: return is_constant(*e.object);
+    case ExprKind::Binary: return e.name != "and" && e.name != "or" && is_constant(*e.left) && is_constant(*e.right);
+    default: return false;
+  }
+}
+}  // namespace
+
 Value Interpreter::eval_binary(const Expr& expr, const ScopePtr& scope) {
   if (expr.name == "and") {
     Value left = eval(*expr.left, scope);
@@ -187,6 +236,14 @@ Value Interpreter::eval_binary(const Expr& expr, const ScopePtr& scope) {
   }
   Value left = eval(*expr.left, scope);
   Value right = eval(*expr.right, scope);
+  if (expr.name == "**" && left.is_number() && left.as_double() < 0 && is_constant(*expr.left) &&
+      !is_constant(*expr.right)) {
+    // jinja2 writes a folded negative constant into Python source as "-3 ** x", which Python reads as
+    // -(3 ** x).
+    Value magnitude = left.is_float() ? Value(-left.as_double()) : Value(-left.as_int());
+    Value power = binary_arithmetic("**", magnitude, right);
+    return power.is_float() ? Value(-power.as_double()) : Value(-power.as_int());
+  }
   return binary_arithmetic(expr.name, left, right);
 }
 
@@ -234,8 +291,12 @@ Value Interpreter::eval(const Expr& expr, const ScopePtr& scope) {
     }
     case ExprKind::Dict: {
       Value dict = Value::dict();
-      for (size_t i = 0; i < expr.items.size(); ++i)
-        dict.dict_ptr()->set(eval(*expr.items[i], scope), eval(*expr.values[i], scope));
+      for (size_t i = 0; i < expr.items.size(); ++i) {
+        Value key = eval(*expr.items[i], scope);
+        if (key.is_plain_list() || key.is_dict() || key.is_undefined())
+          runtime_fail("unhashable type: '", type_name(key), "'");
+        dict.dict_ptr()->set(std::move(key), eval(*expr.values[i], scope));
+      }
       return dict;
     }
     case ExprKind::GetAttr:
@@ -272,7 +333,7 @@ Value Interpreter::eval(const Expr& expr, const ScopePtr& scope) {
       check_defined(v);
       if (!v.is_number()) runtime_fail("bad operand type for unary ", expr.kind == ExprKind::Negate ? "-" : "+", ": '", type_name(v), "'");
       if (expr.kind == ExprKind::Plus) return v.is_bool() ? Value(v.as_int()) : v;
-      return v.is_float() ? Value(-v.as_double()) : Value(-v.as_int());
+      return v.is_float() ? Value(-v.as_double()) : Value(sub_ints(0, v.as_int()));
     }
     case ExprKind::Binary:
       return eval_binary(expr, scope);
@@ -430,11 +491,10 @@ Value Interpreter::make_macro(const Stmt& stmt, const ScopePtr& scope) {
     if (!parent) runtime_fail("macro '", macro->text, "' called after its scope ended");
     CallDepthGuard depth_guard(*this, "macro '" + macro->text + "'");
     ScopePtr local = child_scope(parent);
-    size_t positional_used = 0;
+    // Argument binding follows jinja2's Macro._invoke, including which extra arguments it rejects.
     for (size_t i = 0; i < macro->params.size(); ++i) {
       const MacroParam& p = macro->params[i];
       std::optional<Value> arg = args.take(i, p.name);
-      if (i < args.positional.size()) ++positional_used;
       if (arg) {
         local->vars[p.name] = *arg;
       } else if (p.default_value) {
@@ -443,19 +503,33 @@ Value Interpreter::make_macro(const Stmt& stmt, const ScopePtr& scope) {
         local->vars[p.name] = Value::undefined("parameter '" + p.name + "' was not provided");
       }
     }
-    std::vector<Value> varargs;
-    for (size_t i = positional_used; i < args.positional.size(); ++i) varargs.push_back(args.positional[i]);
-    local->vars["varargs"] = Value::tuple(std::move(varargs));
-    Value kwargs = Value::dict();
     args.used_keyword.resize(args.keyword.size());
-    for (size_t i = 0; i < args.keyword.size(); ++i) {
-      if (args.used_keyword[i]) continue;
-      if (args.keyword[i].first == "caller") {
-        local->vars["caller"] = args.keyword[i].second;
-      } else {
-        kwargs.dict_ptr()->set(Value(args.keyword[i].first), args.keyword[i].second);
+    if (macro->uses_caller) {
+      if (!local->vars.count("caller")) local->vars["caller"] = Value::undefined("'caller' is undefined");
+      for (size_t i = 0; i < args.keyword.size(); ++i) {
+        if (!args.used_keyword[i] && args.keyword[i].first == "caller") {
+          local->vars["caller"] = args.keyword[i].second;
+          args.used_keyword[i] = true;
+        }
       }
     }
+    Value kwargs = Value::dict();
+    for (size_t i = 0; i < args.keyword.size(); ++i) {
+      if (args.used_keyword[i]) continue;
+      const std::string& name = args.keyword[i].first;
+      if (!macro->uses_kwargs) {
+        if (name == "caller")
+          runtime_fail("macro '", macro->text, "' was invoked with two values for the special caller argument. ",
+                       "This is most likely a bug.");
+        runtime_fail("macro '", macro->text, "' takes no keyword argument '", name, "'");
+      }
+      kwargs.dict_ptr()->set(Value(name), args.keyword[i].second);
+    }
+    std::vector<Value> varargs;
+    for (size_t i = macro->params.size(); i < args.positional.size(); ++i) varargs.push_back(args.positional[i]);
+    if (!varargs.empty() && !macro->uses_varargs)
+      runtime_fail("macro '", macro->text, "' takes not more than ", macro->params.size(), " argument(s)");
+    local->vars["varargs"] = Value::tuple(std::move(varargs));
     local->vars["kwargs"] = kwargs;
     std::string rendered;
     exec_body(macro->body, local, rendered);
@@ -477,7 +551,7 @@ Value Interpreter::make_caller(const Stmt& stmt, const ScopePtr& scope) {
     std::string rendered;
     exec_body(call_block->body, local, rendered);
     return Value(std::move(rendered));
-  }, "<Macro 'caller'>");
+  }, "<Macro anonymous>");
 }
 
 Interpreter::Flow Interpreter::exec(const Stmt& stmt, const ScopePtr& scope, std::string& out) {
@@ -500,7 +574,8 @@ Interpreter::Flow Interpreter::exec(const Stmt& stmt, const ScopePtr& scope, std
         return Flow::Normal;
       case StmtKind::SetBlock: {
         std::string captured;
-        exec_body(stmt.body, child_scope(scope), captured);
+        // The body runs inline in jinja2, so a break or continue in it acts on the enclosing loop.
+        if (Flow flow = exec_body(stmt.body, child_scope(scope), captured); flow != Flow::Normal) return flow;
         Value value(std::move(captured));
         if (stmt.filter) value = eval_filter_chain(*stmt.filter, value, scope);
         assign(stmt.target, value, scope);
@@ -519,7 +594,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& stmt, const ScopePtr& scope, std
       }
       case StmtKind::FilterBlock: {
         std::string captured;
-        exec_body(stmt.body, child_scope(scope), captured);
+        if (Flow flow = exec_body(stmt.body, child_scope(scope), captured); flow != Flow::Normal) return flow;
         out += to_str(eval_filter_chain(*stmt.filter, Value(std::move(captured)), scope));
         return Flow::Normal;
       }

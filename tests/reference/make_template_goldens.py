@@ -70,6 +70,8 @@ def render(source, context):
         template = ENV.from_string(source)
     except jinja2.exceptions.TemplateSyntaxError as e:
         return {"error": "syntax", "message": str(e)}
+    except SyntaxError as e:  # jinja2 generated Python that does not compile, e.g. break outside a loop
+        return {"error": "syntax", "message": f"SyntaxError: {e.msg}"}
     try:
         return {"output": template.render(**context)}
     except jinja2.exceptions.TemplateError as e:
@@ -451,6 +453,26 @@ SNIPPETS = [
     ("generator_lazy_error_on_use", "{{ true | map('string') | list }}", {}),
     ("range_and_views_repr", "{{ range(3) }} {{ range(1, 9, 2) }} {{ range(2) | length }} {{ range(5)[-1] }} {{ d.items() }} {{ d.keys() }} {{ d.values() }} {{ d.keys() | length }}", {"d": {"a": 1, "b": [2]}}),
     ("range_tojson_error", "{{ range(3) | tojson }}", {}),
+    # --- statement rules jinja2 enforces when it compiles the template
+    ("break_outside_loop_error", "a{% break %}b", {}),
+    ("continue_in_macro_outside_loop_error", "{% for x in [1] %}{% macro m() %}{% continue %}{% endmacro %}{% endfor %}", {}),
+    ("break_in_for_else_error", "{% for x in [1] %}{% else %}{% break %}{% endfor %}", {}),
+    ("break_inside_set_and_filter_blocks", "{% for x in [1, 2] %}{% set y %}{% if x == 2 %}{% break %}{% endif %}{% endset %}{{ x }}{% endfor %}|{% for x in [1, 2] %}{% filter upper %}a{% continue %}{% endfilter %}{{ x }}{% endfor %}", {}),
+    ("break_in_call_block_error", "{% macro m() %}{{ caller() }}{% endmacro %}{% for x in [1] %}{% call m() %}{% break %}{% endcall %}{% endfor %}", {}),
+    ("assign_loop_in_for_error", "{% for x in [1] %}{% if 1 %}{% set loop = 3 %}{% endif %}{% endfor %}", {}),
+    ("assign_loop_outside_for", "{% set loop = 1 %}{{ loop }}", {}),
+    ("macro_default_order_error", "{% macro m(a=1, b) %}{% endmacro %}", {}),
+    ("macro_caller_param_error", "{% macro m(caller) %}{{ caller }}{% endmacro %}", {}),
+    ("macro_caller_param_unused", "{% macro m(caller) %}x{% endmacro %}{{ m(1) }}", {}),
+    ("macro_too_many_args_error", "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(1, 2) }}", {}),
+    ("macro_unknown_kwarg_error", "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(1, y=2) }}", {}),
+    ("macro_caller_without_use_error", "{% macro m(x) %}{% endmacro %}{% call m(1) %}x{% endcall %}", {}),
+    ("macro_caller_in_kwargs", "{% macro m(x) %}[{{ kwargs }}]{% endmacro %}{% call m(1) %}x{% endcall %}", {}),
+    ("macro_varargs_in_nested_macro", "{% macro m() %}{% macro n() %}{{ varargs }}{% endmacro %}{{ n(5) }}{% endmacro %}[{{ m(1) }}]", {}),
+    ("macro_caller_default", "{% macro m(caller=1) %}{{ caller }}{% endmacro %}{{ m() }}", {}),
+    ("negative_constant_power", "{{ -3 ** x }} {{ (-3) ** x }} {{ -3 ** 2 }} {{ (2 - 5) ** x }} {{ -x ** 2 }}", {"x": 2}),
+    ("dict_literal_unhashable_error", "{{ {[1]: 2} }}", {}),
+    ("float_power_overflow_error", "{{ 10 ** 400.0 }}", {}),
     # --- larger realistic fragments
     ("content_parts_loop", "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for part in m.content %}{% if part.type == 'image' %}<img>{% elif part.type == 'text' %}{{ part.text | trim }}{% endif %}{% endfor %}{% endif %}|{% endfor %}", {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " hi "}]}, {"role": "assistant", "content": "yo"}]}),
     ("tool_call_arguments", "{% for tc in message.tool_calls %}{{ tc.function.name }}({{ tc.function.arguments | tojson }}){% if tc.function.arguments is mapping %}{% for k, v in tc.function.arguments | items %} {{ k }}={{ v }}{% endfor %}{% endif %}{% endfor %}", {"message": {"tool_calls": [{"function": {"name": "f", "arguments": {"z": [1, {"y": None}], "a": "é"}}}]}}),
