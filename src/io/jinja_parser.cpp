@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/jinja_interpreter.h"
 #include "io/jinja_parser_impl.h"
 
 namespace glint::jinja {
@@ -54,6 +55,59 @@ void collect_names(const Body& body, std::set<std::string>& names) {
     collect_names(s->else_body, names);
     for (const auto& p : s->params) collect_names(p.default_value.get(), names);
     for (const auto& [target, value] : s->assignments) collect_names(value.get(), names);
+  }
+}
+
+// jinja2 resolves filters and tests when it compiles the template, after folding constant conditions:
+// an unknown name fails the whole template unless it sits in a branch that a literal condition removes.
+void check_names(const Expr* e);
+void check_names(const Body& body);
+
+[[noreturn]] void unknown_name(const Expr& e, const char* kind) {
+  fail("template syntax error at line ", e.line, ", column ", e.column, ": No ", kind, " named '", e.name, "'.");
+}
+
+void check_names(const Expr* e) {
+  if (!e) return;
+  if (e->kind == ExprKind::Filter && !find_filter(e->name)) unknown_name(*e, "filter");
+  if (e->kind == ExprKind::Test && !find_test(e->name)) unknown_name(*e, "test");
+  if (e->kind == ExprKind::Binary && (e->name == "and" || e->name == "or") && e->left->kind == ExprKind::Literal) {
+    bool left_true = truthy(e->left->value);
+    if ((e->name == "and") == left_true) check_names(e->right.get());
+    return;
+  }
+  if (e->kind == ExprKind::Conditional && e->condition->kind == ExprKind::Literal) {
+    check_names(truthy(e->condition->value) ? e->then_expr.get() : e->else_expr.get());
+    return;
+  }
+  for (const ExprPtr* child : {&e->object, &e->index, &e->start, &e->stop, &e->step, &e->left, &e->right,
+                               &e->condition, &e->then_expr, &e->else_expr})
+    check_names(child->get());
+  for (const auto& item : e->items) check_names(item.get());
+  for (const auto& value : e->values) check_names(value.get());
+  for (const auto& [key, value] : e->kwargs) check_names(value.get());
+  for (const auto& [op, operand] : e->comparisons) check_names(operand.get());
+}
+
+void check_names(const Body& body) {
+  for (const auto& s : body) {
+    check_names(s->expr.get());
+    check_names(s->filter.get());
+    bool branch_taken = false;
+    for (const auto& [condition, branch] : s->branches) {
+      if (condition->kind == ExprKind::Literal) {
+        if (!truthy(condition->value)) continue;
+        check_names(branch);
+        branch_taken = true;
+        break;
+      }
+      check_names(condition.get());
+      check_names(branch);
+    }
+    if (!branch_taken) check_names(s->else_body);
+    check_names(s->body);
+    for (const auto& p : s->params) check_names(p.default_value.get());
+    for (const auto& [target, value] : s->assignments) check_names(value.get());
   }
 }
 
@@ -372,7 +426,9 @@ StmtPtr Parser::parse_scope() {
 }  // namespace detail
 
 Program parse_template(std::string_view source, const LexerOptions& options) {
-  return detail::Parser(tokenize(source, options)).parse();
+  Program program = detail::Parser(tokenize(source, options)).parse();
+  detail::check_names(program.body);
+  return program;
 }
 
 }  // namespace glint::jinja

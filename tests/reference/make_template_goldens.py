@@ -381,6 +381,8 @@ SNIPPETS = [
     ("filter_truncate", "{{ 'hello world this is long' | truncate(12) }} {{ 'hello world this is long' | truncate(12, true) }} {{ 'short' | truncate(12) }} {{ 'hello world foo' | truncate(11, false, '..', 0) }}", {}),
     ("filter_attr", "{% set ns = namespace(x=5) %}{{ ns | attr('x') }} [{{ d | attr('k') }}] {{ d | attr('items') is callable }}", {"d": {"k": 1}}),
     ("filter_unknown_error", "{{ 1 | nosuchfilter }}", {}),
+    ("filter_unknown_in_dead_branch_error", "{% if false %}{{ 1 | nosuchfilter }}{% endif %}ok", {}),
+    ("test_unknown_in_dead_branch_error", "{% if false and 1 is nosuchtest %}{% endif %}ok", {}),
     ("filter_default_chain", "{{ missing | default(none) | string }} {{ false | default('x') }} {{ false | default('x', true) }}", {}),
     # --- tests
     ("tests_types", "{{ 'a' is string }} {{ 1 is number }} {{ 1.5 is float }} {{ 1 is integer }} {{ true is integer }} {{ true is boolean }} {{ true is number }} {{ {} is mapping }} {{ [] is mapping }} {{ [] is iterable }} {{ 'a' is iterable }} {{ 1 is iterable }} {{ none is none }} {{ [] is sequence }} {{ none is iterable }}", {}),
