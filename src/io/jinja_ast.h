@@ -95,12 +95,15 @@ struct Stmt {
   bool recursive = false;                             // For
   // Macro: whether the body reads varargs / kwargs / caller, which decides the arguments it accepts.
   bool uses_varargs = false, uses_kwargs = false, uses_caller = false;
+  // Names that start out undefined in the scope of `body` / `else_body` (see jinja_symbols.cpp).
+  std::vector<std::string> body_undefined, else_undefined;
   std::vector<MacroParam> params;                     // Macro, CallBlock caller
   std::vector<std::pair<Target, ExprPtr>> assignments;  // With
 };
 
 struct Program {
   Body body;
+  std::vector<std::string> body_undefined;  // as Stmt::body_undefined, for the template's top level
 };
 
 }  // namespace glint::jinja

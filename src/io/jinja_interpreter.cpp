@@ -401,6 +401,17 @@ ScopePtr child_scope(const ScopePtr& parent) {
   scope->parent = parent;
   return scope;
 }
+
+// Enters a jinja2 frame: names the frame assigns without reading them first start out undefined.
+void start_frame(Scope& scope, const std::vector<std::string>& undefined_names) {
+  for (const auto& name : undefined_names) scope.vars[name] = Value::undefined("'" + name + "' is undefined");
+}
+
+ScopePtr frame_scope(const ScopePtr& parent, const std::vector<std::string>& undefined_names) {
+  ScopePtr scope = child_scope(parent);
+  start_frame(*scope, undefined_names);
+  return scope;
+}
 }  // namespace
 
 void Interpreter::run_loop(const Stmt& stmt, const ScopePtr& scope, const Value& iterable, int depth,
@@ -418,11 +429,10 @@ void Interpreter::run_loop(const Stmt& stmt, const ScopePtr& scope, const Value&
     }
     items = std::move(kept);
   }
-  if (items.empty()) {
-    exec_body(stmt.else_body, child_scope(scope), out);
-    return;
-  }
   const int64_t n = static_cast<int64_t>(items.size());
+  // jinja2 marks a loop as iterated at the end of its body, so the else branch also runs when every
+  // iteration ended in continue, or the first one in break.
+  bool body_completed = false;
   // The loop's methods are made once per loop; they read the iteration they are called in.
   auto current_index = std::make_shared<int64_t>(0);
   auto changed_state = std::make_shared<std::optional<Value>>();
@@ -449,7 +459,7 @@ void Interpreter::run_loop(const Stmt& stmt, const ScopePtr& scope, const Value&
   }
   for (int64_t i = 0; i < n; ++i) {
     *current_index = i;
-    ScopePtr iteration = child_scope(scope);
+    ScopePtr iteration = frame_scope(scope, stmt.body_undefined);
     assign(stmt.target, items[static_cast<size_t>(i)], iteration);
     auto loop = std::make_shared<ObjectData>();
     loop->type_name = "LoopContext";
@@ -474,7 +484,9 @@ void Interpreter::run_loop(const Stmt& stmt, const ScopePtr& scope, const Value&
     iteration->vars["loop"] = Value(loop);
     Flow flow = exec_body(stmt.body, iteration, out);
     if (flow == Flow::Break) break;
+    if (flow == Flow::Normal) body_completed = true;
   }
+  if (!body_completed) exec_body(stmt.else_body, frame_scope(scope, stmt.else_undefined), out);
 }
 
 Interpreter::Flow Interpreter::exec_for(const Stmt& stmt, const ScopePtr& scope, std::string& out) {
@@ -531,6 +543,7 @@ Value Interpreter::make_macro(const Stmt& stmt, const ScopePtr& scope) {
       runtime_fail("macro '", macro->text, "' takes not more than ", macro->params.size(), " argument(s)");
     local->vars["varargs"] = Value::tuple(std::move(varargs));
     local->vars["kwargs"] = kwargs;
+    start_frame(*local, macro->body_undefined);
     std::string rendered;
     exec_body(macro->body, local, rendered);
     return Value(std::move(rendered));
@@ -548,6 +561,7 @@ Value Interpreter::make_caller(const Stmt& stmt, const ScopePtr& scope) {
       else if (p.default_value) local->vars[p.name] = eval(*p.default_value, local);
       else local->vars[p.name] = Value::undefined("parameter '" + p.name + "' was not provided");
     }
+    start_frame(*local, call_block->body_undefined);
     std::string rendered;
     exec_body(call_block->body, local, rendered);
     return Value(std::move(rendered));
@@ -575,7 +589,8 @@ Interpreter::Flow Interpreter::exec(const Stmt& stmt, const ScopePtr& scope, std
       case StmtKind::SetBlock: {
         std::string captured;
         // The body runs inline in jinja2, so a break or continue in it acts on the enclosing loop.
-        if (Flow flow = exec_body(stmt.body, child_scope(scope), captured); flow != Flow::Normal) return flow;
+        if (Flow flow = exec_body(stmt.body, frame_scope(scope, stmt.body_undefined), captured); flow != Flow::Normal)
+          return flow;
         Value value(std::move(captured));
         if (stmt.filter) value = eval_filter_chain(*stmt.filter, value, scope);
         assign(stmt.target, value, scope);
@@ -594,12 +609,13 @@ Interpreter::Flow Interpreter::exec(const Stmt& stmt, const ScopePtr& scope, std
       }
       case StmtKind::FilterBlock: {
         std::string captured;
-        if (Flow flow = exec_body(stmt.body, child_scope(scope), captured); flow != Flow::Normal) return flow;
+        if (Flow flow = exec_body(stmt.body, frame_scope(scope, stmt.body_undefined), captured); flow != Flow::Normal)
+          return flow;
         out += to_str(eval_filter_chain(*stmt.filter, Value(std::move(captured)), scope));
         return Flow::Normal;
       }
       case StmtKind::With: {
-        ScopePtr inner = child_scope(scope);
+        ScopePtr inner = frame_scope(scope, stmt.body_undefined);
         for (const auto& [target, value] : stmt.assignments) assign(target, eval(*value, scope), inner);
         return exec_body(stmt.body, inner, out);
       }
@@ -609,7 +625,7 @@ Interpreter::Flow Interpreter::exec(const Stmt& stmt, const ScopePtr& scope, std
         return Flow::Continue;
       case StmtKind::Scope: {
         std::string captured;
-        exec_body(stmt.body, child_scope(scope), captured);
+        exec_body(stmt.body, frame_scope(scope, stmt.body_undefined), captured);
         out += captured;
         return Flow::Normal;
       }
@@ -629,12 +645,13 @@ std::string Template::render(const Value& context) const {
   GLINT_CHECK(context.is_dict(), "template context must be a mapping of variable names to values");
   auto globals = std::make_shared<Scope>();
   add_globals(*globals);
-  auto top = std::make_shared<Scope>();
-  top->parent = globals;
+  auto context_scope = std::make_shared<Scope>();
+  context_scope->parent = globals;
   for (const auto& [key, value] : context.as_dict().entries) {
     GLINT_CHECK(key.is_string(), "template context keys must be strings");
-    top->vars[key.as_string()] = value;
+    context_scope->vars[key.as_string()] = value;
   }
+  ScopePtr top = frame_scope(context_scope, program_->body_undefined);
   Interpreter interpreter;
   std::string out;
   try {

@@ -428,6 +428,7 @@ StmtPtr Parser::parse_scope() {
 Program parse_template(std::string_view source, const LexerOptions& options) {
   Program program = detail::Parser(tokenize(source, options)).parse();
   detail::check_names(program.body);
+  analyze_scopes(program);
   return program;
 }
 

@@ -10,4 +10,7 @@ namespace glint::jinja {
 // Throws glint::Error with line and column for syntax errors and for tags this interpreter does not support.
 Program parse_template(std::string_view source, const LexerOptions& options = {});
 
+// Fills in the names each scope starts with as undefined (jinja_symbols.cpp); parse_template calls it.
+void analyze_scopes(Program& program);
+
 }  // namespace glint::jinja

@@ -475,6 +475,13 @@ SNIPPETS = [
     ("negative_constant_power", "{{ -3 ** x }} {{ (-3) ** x }} {{ -3 ** 2 }} {{ (2 - 5) ** x }} {{ -x ** 2 }}", {"x": 2}),
     ("dict_literal_unhashable_error", "{{ {[1]: 2} }}", {}),
     ("float_power_overflow_error", "{{ 10 ** 400.0 }}", {}),
+    # --- jinja2's static scoping: names a scope assigns start undefined for nested scopes read first
+    ("scope_nested_read_before_outer_set", "{% for j in [1] %}[{{ x }}]{% endfor %}{% set x = 5 %}[{{ x }}]", {"x": 1}),
+    ("scope_direct_read_before_set", "{{ x }}{% set x = 5 %}{{ x }}", {"x": 1}),
+    ("scope_macro_called_before_set", "{% macro m() %}[{{ x }}]{% endmacro %}{{ m() }}{% set x = 5 %}{{ m() }}", {"x": 1}),
+    ("scope_branch_set_keeps_outer", "{% if c %}{% set x = 2 %}{% endif %}{% for j in [1] %}[{{ x }}]{% endfor %}", {"x": 1, "c": False}),
+    ("scope_set_block_nested", "{% for i in [1] %}{% set b %}[{{ x }}]{% endset %}{{ b }}{% set x = 5 %}{% endfor %}", {"x": 1}),
+    ("scope_for_else_after_continue", "{% for i in [1, 2] %}{% continue %}{% else %}E{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% continue %}{% endif %}{{ i }}{% else %}E{% endfor %}|{% for i in [1] %}{% break %}{% else %}E{% endfor %}", {}),
     # --- larger realistic fragments
     ("content_parts_loop", "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for part in m.content %}{% if part.type == 'image' %}<img>{% elif part.type == 'text' %}{{ part.text | trim }}{% endif %}{% endfor %}{% endif %}|{% endfor %}", {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " hi "}]}, {"role": "assistant", "content": "yo"}]}),
     ("tool_call_arguments", "{% for tc in message.tool_calls %}{{ tc.function.name }}({{ tc.function.arguments | tojson }}){% if tc.function.arguments is mapping %}{% for k, v in tc.function.arguments | items %} {{ k }}={{ v }}{% endfor %}{% endif %}{% endfor %}", {"message": {"tool_calls": [{"function": {"name": "f", "arguments": {"z": [1, {"y": None}], "a": "é"}}}]}}),
