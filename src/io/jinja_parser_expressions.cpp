@@ -37,8 +37,10 @@ ExprPtr Parser::parse_expression(bool with_condexpr) {
 }
 
 ExprPtr Parser::parse_conditional() {
+  ChainGuard chain(*this);
   ExprPtr expr = parse_or();
   while (is_name("if")) {
+    chain.step();
     auto e = make_expr(ExprKind::Conditional, current());
     advance();
     e->condition = parse_or();
@@ -58,8 +60,10 @@ ExprPtr Parser::binary(const Token& at, std::string op, ExprPtr left, ExprPtr ri
 }
 
 ExprPtr Parser::parse_or() {
+  ChainGuard chain(*this);
   ExprPtr left = parse_and();
   while (is_name("or")) {
+    chain.step();
     const Token& at = advance();
     left = binary(at, "or", std::move(left), parse_and());
   }
@@ -67,8 +71,10 @@ ExprPtr Parser::parse_or() {
 }
 
 ExprPtr Parser::parse_and() {
+  ChainGuard chain(*this);
   ExprPtr left = parse_not();
   while (is_name("and")) {
+    chain.step();
     const Token& at = advance();
     left = binary(at, "and", std::move(left), parse_not());
   }
@@ -114,8 +120,10 @@ ExprPtr Parser::parse_compare() {
 }
 
 ExprPtr Parser::parse_math1() {
+  ChainGuard chain(*this);
   ExprPtr left = parse_concat();
   while (is_op("+") || is_op("-")) {
+    chain.step();
     const Token& at = advance();
     left = binary(at, at.text, std::move(left), parse_concat());
   }
@@ -133,8 +141,10 @@ ExprPtr Parser::parse_concat() {
 }
 
 ExprPtr Parser::parse_math2() {
+  ChainGuard chain(*this);
   ExprPtr left = parse_pow();
   while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+    chain.step();
     const Token& at = advance();
     left = binary(at, at.text, std::move(left), parse_pow());
   }
@@ -142,8 +152,10 @@ ExprPtr Parser::parse_math2() {
 }
 
 ExprPtr Parser::parse_pow() {
+  ChainGuard chain(*this);
   ExprPtr left = parse_unary(true);
   while (is_op("**")) {
+    chain.step();
     const Token& at = advance();
     left = binary(at, "**", std::move(left), parse_unary(true));
   }
@@ -246,7 +258,9 @@ ExprPtr Parser::parse_dict() {
 }
 
 ExprPtr Parser::parse_postfix(ExprPtr node) {
+  ChainGuard chain(*this);
   while (true) {
+    chain.step();
     if (is_op(".") || is_op("[")) {
       node = parse_subscript(std::move(node));
     } else if (is_op("(")) {
@@ -258,7 +272,9 @@ ExprPtr Parser::parse_postfix(ExprPtr node) {
 }
 
 ExprPtr Parser::parse_filter_expr(ExprPtr node) {
+  ChainGuard chain(*this);
   while (true) {
+    chain.step();
     if (is_op("|")) {
       node = parse_filter(std::move(node), false);
     } else if (is_name("is")) {
@@ -354,7 +370,9 @@ std::string Parser::parse_dotted_name() {
 }
 
 ExprPtr Parser::parse_filter(ExprPtr node, bool start_inline) {
+  ChainGuard chain(*this);
   while (is_op("|") || start_inline) {
+    chain.step();
     if (!start_inline) advance();
     start_inline = false;
     auto e = make_expr(ExprKind::Filter, current());

@@ -90,6 +90,17 @@ class Parser {
     ~NestingGuard() { --parser.nesting_; }
     Parser& parser;
   };
+  // Left-associative chains (a + b + c ..., x | f | g ...) build trees as deep as they are long.
+  struct ChainGuard {
+    explicit ChainGuard(Parser& p) : parser(p) {}
+    void step() {
+      ++added;
+      if (++parser.nesting_ > kMaxNesting) parser.error(parser.current(), "template nesting is too deep");
+    }
+    ~ChainGuard() { parser.nesting_ -= added; }
+    Parser& parser;
+    int added = 0;
+  };
 
   // break/continue need an enclosing loop in the same function: macro and call bodies start afresh.
   std::vector<int> loops_in_function_ = {0};

@@ -387,8 +387,12 @@ int64_t length(const Value& v) {
 }
 
 namespace {
+// Values nest as deep as the JSON does, and printing or serializing them recurses just as deep.
+constexpr int kMaxJsonDepth = 256;
+
 template <typename Json>
-Value convert_json(const Json& json) {
+Value convert_json(const Json& json, int depth = 0) {
+  if (depth > kMaxJsonDepth) fail("template input nests deeper than ", kMaxJsonDepth, " levels");
   switch (json.type()) {
     case nlohmann::json::value_t::null: return Value(None{});
     case nlohmann::json::value_t::boolean: return Value(json.template get<bool>());
@@ -398,12 +402,12 @@ Value convert_json(const Json& json) {
     case nlohmann::json::value_t::string: return Value(json.template get<std::string>());
     case nlohmann::json::value_t::array: {
       std::vector<Value> items;
-      for (const auto& item : json) items.push_back(convert_json(item));
+      for (const auto& item : json) items.push_back(convert_json(item, depth + 1));
       return Value::list(std::move(items));
     }
     case nlohmann::json::value_t::object: {
       auto dict = std::make_shared<DictData>();
-      for (auto it = json.begin(); it != json.end(); ++it) dict->entries.emplace_back(Value(it.key()), convert_json(it.value()));
+      for (auto it = json.begin(); it != json.end(); ++it) dict->entries.emplace_back(Value(it.key()), convert_json(it.value(), depth + 1));
       return Value(std::move(dict));
     }
     default: return Value(None{});
