@@ -204,10 +204,10 @@ void bf16_dot_shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_MatmulBf16Dot)->Apply(bf16_dot_shapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // The two AVX-512 kernel shapes on one thread, without the dispatcher, to place matmul.cpp's switch-over row
-// count (kMatvecMaxRows). Arguments: path (0 matvec, 1 gemm), m; k=1152, n=6912 BF16 weights.
+// rule (prefer_matvec). Arguments: path (0 matvec, 1 gemm), m, k, n; BF16 weights.
 void BM_MatmulPath(benchmark::State& state) {
   if (!use_isa(state, 2)) return;
-  const int64_t m = state.range(1), k = 1152, n = 6912;
+  const int64_t m = state.range(1), k = state.range(2), n = state.range(3);
   WeightSet weights(n, k, DType::BF16, int64_t(256) << 20);
   Tensor x_tensor = Tensor::empty({m, k}), y_tensor = Tensor::empty({m, n});  // 64-byte aligned, as in the model
   float* x = x_tensor.f32();
@@ -228,8 +228,9 @@ void BM_MatmulPath(benchmark::State& state) {
                                                 benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_MatmulPath)
-    ->ArgNames({"path", "m"})
-    ->ArgsProduct({{0, 1}, {1, 2, 3, 4, 8, 16, 32, 64}})
+    ->ArgNames({"path", "m", "k", "n"})
+    ->ArgsProduct({{0, 1}, {1, 2, 3, 4, 8, 16, 32, 64, 128, 256, 512}, {1152}, {6912}})
+    ->ArgsProduct({{0, 1}, {16, 32, 64, 128}, {6912}, {1152}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -16,9 +16,13 @@ using detail::MatmulKernels;
 using detail::WeightType;
 using detail::WeightView;
 
-// Up to this many input rows the weights are streamed row by row (memory-bound decode); above it they are packed
-// into float32 panels reused across rows (compute-bound prefill). Measured in bench/kernel_bench.cpp.
-constexpr int64_t kMatvecMaxRows = 8;
+// The tile matrix-vector kernel keeps each group of 4 weight rows in L1 and streams x past it; it beats packing
+// weight panels (gemm) while x stays cache-resident and m is moderate. Measured on one Zen 4 core with BF16
+// weights (bench BM_MatmulPath): matvec wins up to m = 128 at k = 1152 and k = 6912, ties at m = 256, loses by
+// 12% at m = 512 (k = 1152).
+bool prefer_matvec(int64_t m, int64_t k) { return m < 256 && m * k <= (int64_t(1) << 20); }
+// GLINT_BF16_DOT leaves decode (memory-bound, nothing to gain) in float32.
+constexpr int64_t kExactDecodeRows = 8;
 // Work below this many multiply-adds per thread is not worth waking the pool for.
 constexpr int64_t kMinFmaPerChunk = 1 << 16;
 
@@ -125,10 +129,7 @@ void matmul_raw(const float* x, int64_t m, int64_t k, const void* w, DType w_dty
   const int64_t min_columns = std::max<int64_t>(1, kMinFmaPerChunk / fma_per_column);
   if (!kernels) {
     parallel_for(n, min_columns, [&](int64_t n0, int64_t n1) { portable_block(x, m, k, weights, n0, n1, y, n, accumulate); });
-  } else if (m <= kMatvecMaxRows) {
-    parallel_for(n, std::max<int64_t>(8, min_columns),
-                 [&](int64_t n0, int64_t n1) { kernels->matvec(x, m, k, weights, n0, n1, y, n, accumulate); });
-  } else if (weights.type == WeightType::BF16 && kernels->gemm_bf16_dot && bf16_dot_enabled()) {
+  } else if (m > kExactDecodeRows && weights.type == WeightType::BF16 && kernels->gemm_bf16_dot && bf16_dot_enabled()) {
     const Bf16Rows x_bf16 = round_rows_to_bf16(*kernels, x, m, k);
     const int64_t panel = kernels->panel_columns;
     const int64_t panels = (n + panel - 1) / panel;
@@ -137,6 +138,9 @@ void matmul_raw(const float* x, int64_t m, int64_t k, const void* w, DType w_dty
       kernels->gemm_bf16_dot(x_bf16.values.data(), x_bf16.stride, m, k, weights, p0 * panel, std::min(n, p1 * panel),
                              y, n, accumulate, scratch);
     });
+  } else if (prefer_matvec(m, k)) {
+    parallel_for(n, std::max<int64_t>(8, min_columns),
+                 [&](int64_t n0, int64_t n1) { kernels->matvec(x, m, k, weights, n0, n1, y, n, accumulate); });
   } else {
     const int64_t panel = kernels->panel_columns;
     const int64_t panels = (n + panel - 1) / panel;

@@ -141,6 +141,21 @@ TEST_P(MatmulTest, EveryRowCountUpTo37) {
   }
 }
 
+// Enough rows (or rows × k) for the packed-panel GEMM instead of the matrix-vector tiles; k beyond one packed
+// panel (2048) and odd column counts.
+TEST_P(MatmulTest, ManyRowsMatchReference) {
+  SCOPED_TRACE("GLINT_TEST_SEED=" + std::to_string(seed_));
+  ForcedIsa forced(GetParam());
+  struct Shape { int64_t m, k, n; };
+  for (DType dtype : {DType::BF16, DType::F32, DType::F16}) {
+    for (Shape s : {Shape{260, 1, 33}, Shape{257, 17, 45}, Shape{300, 70, 1}, Shape{263, 2100, 7},
+                    Shape{130, 8200, 9}}) {
+      check_matmul(s.m, s.k, s.n, dtype, /*accumulate=*/s.k % 2 == 0, rng_);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 TEST_P(MatmulTest, AccumulateAddsToOutput) {
   SCOPED_TRACE("GLINT_TEST_SEED=" + std::to_string(seed_));
   ForcedIsa forced(GetParam());
@@ -192,7 +207,7 @@ TEST_P(MatmulTest, TensorInterfaceFlattensLeadingDims) {
 
 TEST_P(MatmulTest, NanInInputReachesOnlyItsRow) {
   ForcedIsa forced(GetParam());
-  for (int64_t m : {1, 9}) {
+  for (int64_t m : {1, 9, 300}) {  // matvec, matvec tiles, packed GEMM
     std::vector<float> x(size_t(m * 33), 1.0f), y(size_t(m * 5), 0.0f);
     std::vector<float> w(5 * 33, 0.5f);
     x[5] = std::nanf("");
