@@ -81,7 +81,7 @@ bool t_sameas(Interpreter&, const Value& v, CallArgs& a) {
   if (v.is_object()) return v.object_ptr() == other.object_ptr();
   return false;
 }
-bool t_escaped(Interpreter&, const Value&, CallArgs& a) { no_args(a, "escaped"); return false; }
+bool t_escaped(Interpreter&, const Value& v, CallArgs& a) { no_args(a, "escaped"); return v.is_markup(); }
 bool t_in(Interpreter&, const Value& v, CallArgs& a) { return contains(one_arg(a, "in", "seq"), v); }
 bool t_eq(Interpreter&, const Value& v, CallArgs& a) { return equals(v, one_arg(a, "eq")); }
 bool t_ne(Interpreter&, const Value& v, CallArgs& a) { return !equals(v, one_arg(a, "ne")); }

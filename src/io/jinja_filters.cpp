@@ -127,15 +127,20 @@ Value f_batch_now(Interpreter&, const Value& v, CallArgs& args) {
   return Value::generator(std::move(batches));
 }
 
+// Filters that run a str method on soft_str(value) keep a Markup input a Markup.
+Value same_kind(const Value& input, std::string text) {
+  return input.is_markup() ? Value::markup(std::move(text)) : Value(std::move(text));
+}
+
 Value f_capitalize(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("capitalize");
-  return Value(py_capitalize(to_str(v)));
+  return same_kind(v, py_capitalize(to_str(v)));
 }
 
 Value f_center(Interpreter&, const Value& v, CallArgs& args) {
   Value width = arg_or(args, 0, "width", Value(80));
   args.expect_consumed("center");
-  return Value(python_center(to_str(v), width.as_int(), " "));
+  return same_kind(v, python_center(to_str(v), width.as_int(), " "));
 }
 
 Value f_default(Interpreter&, const Value& v, CallArgs& args) {
@@ -165,24 +170,15 @@ Value f_dictsort(Interpreter&, const Value& v, CallArgs& args) {
   return Value::list(sorted_by(std::move(items), keys, reverse));
 }
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 Value f_escape(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("escape");
-  return Value(html_escape(to_str(v)));
+  if (v.is_markup()) return v;  // already safe
+  return Value::markup(html_escape(to_str(v)));
+}
+
+Value f_forceescape(Interpreter&, const Value& v, CallArgs& args) {
+  args.expect_consumed("forceescape");
+  return Value::markup(html_escape(to_str(v)));
 }
 
 Value f_first(Interpreter&, const Value& v, CallArgs& args) {
@@ -285,9 +281,9 @@ Value f_format(Interpreter&, const Value& v, CallArgs& args) {
   if (!args.keyword.empty()) {
     Value mapping = Value::dict();
     for (const auto& [k, val] : args.keyword) mapping.dict_ptr()->set(Value(k), val);
-    return Value(percent_format(to_str(v), mapping));
+    return binary_arithmetic("%", v.is_string() ? v : Value(to_str(v)), mapping);
   }
-  return Value(percent_format(to_str(v), Value::tuple(args.positional)));
+  return binary_arithmetic("%", v.is_string() ? v : Value(to_str(v)), Value::tuple(args.positional));
 }
 
 Value f_indent(Interpreter&, const Value& v, CallArgs& args) {
@@ -309,7 +305,7 @@ Value f_indent(Interpreter&, const Value& v, CallArgs& args) {
     for (size_t i = 1; i < lines.size(); ++i) rv += "\n" + (lines[i].empty() ? "" : indention + lines[i]);
   }
   if (first) rv = indention + rv;
-  return Value(rv);
+  return same_kind(v, rv);
 }
 
 Value f_items_now(Interpreter&, const Value& v, CallArgs& args) {
@@ -347,12 +343,12 @@ Value f_list(Interpreter&, const Value& v, CallArgs& args) {
 
 Value f_lower(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("lower");
-  return Value(py_lower(to_str(v)));
+  return same_kind(v, py_lower(to_str(v)));
 }
 
 Value f_upper(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("upper");
-  return Value(py_upper(to_str(v)));
+  return same_kind(v, py_upper(to_str(v)));
 }
 
 Value f_map_now(Interpreter& interp, const Value& v, CallArgs& args) {
@@ -415,7 +411,7 @@ Value f_reverse(Interpreter&, const Value& v, CallArgs& args) {
   if (v.is_string()) {
     std::u32string cps = utf8_decode(v.as_string());
     std::reverse(cps.begin(), cps.end());
-    return Value(utf8_encode(cps));
+    return same_kind(v, utf8_encode(cps));  // value[::-1] keeps a Markup a Markup
   }
   // reversed() gives an iterator for lists and dicts; generators are not reversible, so jinja2 lists them.
   bool was_iterator = v.is_iterator();
@@ -460,7 +456,7 @@ Value f_round(Interpreter&, const Value& v, CallArgs& args) {
 
 Value f_safe(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("safe");
-  return Value(to_str(v));
+  return v.is_markup() ? v : Value::markup(to_str(v));
 }
 
 Value select_or_reject(Interpreter& interp, const Value& v, CallArgs& args, bool select, bool by_attribute,
@@ -522,7 +518,7 @@ Value f_sort(Interpreter&, const Value& v, CallArgs& args) {
 
 Value f_string(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("string");
-  return Value(to_str(v));
+  return v.is_markup() ? v : Value(to_str(v));
 }
 
 Value f_sum(Interpreter&, const Value& v, CallArgs& args) {
@@ -576,7 +572,7 @@ Value f_trim(Interpreter&, const Value& v, CallArgs& args) {
   Value chars = arg_or(args, 0, "chars", Value(None{}));
   args.expect_consumed("trim");
   std::string set = chars.is_none() ? "" : to_str(chars);
-  return Value(py_strip(to_str(v), chars.is_none() ? nullptr : &set, true, true));
+  return same_kind(v, py_strip(to_str(v), chars.is_none() ? nullptr : &set, true, true));
 }
 
 Value f_truncate(Interpreter&, const Value& v, CallArgs& args) {
@@ -635,7 +631,7 @@ const std::map<std::string, FilterFunction>& filters() {
   static const std::map<std::string, FilterFunction> table = {
       {"abs", f_abs}, {"attr", f_attr}, {"batch", f_batch}, {"capitalize", f_capitalize}, {"center", f_center},
       {"count", f_length}, {"d", f_default}, {"default", f_default}, {"dictsort", f_dictsort}, {"e", f_escape},
-      {"escape", f_escape}, {"first", f_first}, {"float", f_float}, {"forceescape", f_escape}, {"format", f_format},
+      {"escape", f_escape}, {"first", f_first}, {"float", f_float}, {"forceescape", f_forceescape}, {"format", f_format},
       {"indent", f_indent}, {"int", f_int}, {"items", f_items}, {"join", f_join}, {"last", f_last},
       {"length", f_length}, {"list", f_list}, {"lower", f_lower}, {"map", f_map}, {"max", f_max}, {"min", f_min},
       {"reject", f_reject}, {"rejectattr", f_rejectattr}, {"replace", f_replace}, {"reverse", f_reverse},

@@ -68,7 +68,23 @@ int64_t mul_ints(int64_t a, int64_t b) {
 
 Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
   // "fmt" % x treats an undefined x like an empty mapping, as Python does for objects with __getitem__.
+  if (op == "%" && a.is_markup()) {
+    // Markup % args escapes the arguments.
+    Value escaped_args = b;
+    if (b.is_tuple()) {
+      std::vector<Value> items;
+      for (const Value& item : b.as_list().items)
+        items.push_back(item.is_string() && !item.is_markup() ? Value::markup(html_escape(item.as_string())) : item);
+      escaped_args = Value::tuple(std::move(items));
+    } else if (b.is_string() && !b.is_markup()) {
+      escaped_args = Value::markup(html_escape(b.as_string()));
+    }
+    return Value::markup(percent_format(a.as_string(), escaped_args));
+  }
   if (op == "%" && a.is_string()) return Value(percent_format(a.as_string(), b));
+  // Adding to a Markup escapes the other string.
+  if (op == "+" && a.is_string() && b.is_string() && (a.is_markup() || b.is_markup()))
+    return Value::markup(escape_for_markup(a) + escape_for_markup(b));
   check_defined(a);
   check_defined(b);
   bool numbers = a.is_number() && b.is_number();
@@ -92,6 +108,8 @@ Value binary_arithmetic(const std::string& op, const Value& a, const Value& b) {
   }
   if (op == "*") {
     if (numbers) return any_float ? Value(a.as_double() * b.as_double()) : Value(mul_ints(a.as_int(), b.as_int()));
+    if (a.is_markup() && (b.is_int() || b.is_bool())) return Value::markup(repeat(a, b.as_int()).as_string());
+    if (b.is_markup() && (a.is_int() || a.is_bool())) return Value::markup(repeat(b, a.as_int()).as_string());
     auto repeatable = [](const Value& v) { return v.is_string() || (v.is_list() && v.flavor() == Flavor::Plain); };
     if (repeatable(a) && (b.is_int() || b.is_bool())) return repeat(a, b.as_int());
     if (repeatable(b) && (a.is_int() || a.is_bool())) return repeat(b, a.as_int());

@@ -395,6 +395,37 @@ Value list_method(const Value& self, const std::string& name, CallArgs& args) {
   return Value(count);
 }
 
+Value as_markup(const Value& v) {
+  if (v.is_string()) return Value::markup(v.as_string());
+  if (v.is_list()) {
+    std::vector<Value> items;
+    for (const Value& item : v.as_list().items) items.push_back(as_markup(item));
+    return Value::list(std::move(items), v.is_tuple());
+  }
+  return v;
+}
+
+// Markup's str methods return Markup, and join/format escape what they insert.
+Value markup_method(const Value& self, const std::string& name, CallArgs& args) {
+  if (name == "join" || name == "format") {
+    CallArgs escaped = args;
+    if (name == "join") {
+      if (!escaped.positional.empty()) {
+        std::vector<Value> items;
+        for (const Value& item : iterate(escaped.positional[0])) items.push_back(Value(escape_for_markup(item)));
+        escaped.positional[0] = Value::list(std::move(items));
+      }
+    } else {
+      for (Value& v : escaped.positional)
+        if (v.is_string()) v = Value(escape_for_markup(v));
+      for (auto& [key, v] : escaped.keyword)
+        if (v.is_string()) v = Value(escape_for_markup(v));
+    }
+    return as_markup(string_method(self, name, escaped));
+  }
+  return as_markup(string_method(self, name, args));
+}
+
 const std::set<std::string>& string_methods() {
   static const std::set<std::string> names = {
       "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "upper", "lower", "title", "capitalize",
@@ -432,6 +463,7 @@ std::string owner_description(const Value& v) {
 
 Value get_attribute(const Value& object, const std::string& name) {
   if (object.is_undefined()) runtime_fail(object.as_undefined().hint);
+  if (object.is_markup() && string_methods().count(name)) return bound_method(object, name, markup_method);
   if (object.is_string() && string_methods().count(name)) return bound_method(object, name, string_method);
   if (object.is_dict()) {
     if (name == "items" || name == "keys" || name == "values" || name == "get" || name == "copy")
@@ -461,6 +493,7 @@ Value get_item(const Value& object, const Value& key) {
     if (i < 0) i += n;
     if (i >= 0 && i < n) {
       if (object.is_list()) return object.as_list().items[static_cast<size_t>(i)];
+      if (object.is_markup()) return as_markup(iterate(object)[static_cast<size_t>(i)]);  // Markup.__getitem__
       if (is_ascii(object.as_string())) return Value(object.as_string().substr(static_cast<size_t>(i), 1));
       return iterate(object)[static_cast<size_t>(i)];
     }
@@ -504,6 +537,7 @@ Value slice_value(const Value& object, const Value& start_v, const Value& stop_v
   if (object.is_list()) return Value::list(std::move(out), object.is_tuple());
   std::string text;
   for (const Value& c : out) text += c.as_string();
+  if (object.is_markup()) return Value::markup(std::move(text));
   return Value(std::move(text));
 }
 

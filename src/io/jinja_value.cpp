@@ -99,6 +99,7 @@ std::string type_name(const Value& v) {
     std::string operator()(int64_t) const { return "int"; }
     std::string operator()(double) const { return "float"; }
     std::string operator()(const std::string&) const { return "str"; }
+    std::string operator()(const Markup&) const { return "Markup"; }
     std::string operator()(const ListPtr& l) const {
       switch (l->flavor) {
         case Flavor::Generator: return "generator";
@@ -126,6 +127,7 @@ bool truthy(const Value& v) {
     bool operator()(int64_t i) const { return i != 0; }
     bool operator()(double d) const { return d != 0.0; }
     bool operator()(const std::string& s) const { return !s.empty(); }
+    bool operator()(const Markup& m) const { return !m.text.empty(); }
     bool operator()(const ListPtr& l) const {
       if (l->flavor == Flavor::Generator || l->flavor == Flavor::ReverseIterator) return true;
       return !l->items.empty();
@@ -173,6 +175,26 @@ std::string python_float_repr(double value) {
     out += exp_text;
   }
   return out;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string escape_for_markup(const Value& value) {
+  if (value.is_markup()) return value.as_string();
+  return html_escape(to_str(value));
 }
 
 std::string python_string_repr(std::string_view text) {
@@ -228,7 +250,9 @@ std::string object_repr(const ObjectData& o) {
 }
 
 void append_repr(std::string& out, const Value& v) {
-  if (v.is_string()) {
+  if (v.is_markup()) {
+    out += "Markup(" + python_string_repr(v.as_string()) + ")";
+  } else if (v.is_string()) {
     out += python_string_repr(v.as_string());
   } else if (v.is_list()) {
     const ListData& l = v.as_list();
@@ -287,6 +311,7 @@ std::string to_str(const Value& v) {
     std::string operator()(int64_t i) const { return std::to_string(i); }
     std::string operator()(double d) const { return python_float_repr(d); }
     std::string operator()(const std::string& s) const { return s; }
+    std::string operator()(const Markup& m) const { return m.text; }
     std::string operator()(const ListPtr&) const { return repr(self); }
     std::string operator()(const DictPtr&) const { return repr(self); }
     std::string operator()(const FunctionPtr& f) const { return f->repr; }
@@ -302,6 +327,7 @@ std::string repr(const Value& v) {
 }
 
 bool equals(const Value& a, const Value& b) {
+  if (a.is_string() && b.is_string()) return a.as_string() == b.as_string();
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.as_double() == b.as_double();
     return a.as_int() == b.as_int();

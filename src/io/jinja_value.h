@@ -22,6 +22,10 @@ struct Undefined {
   std::string hint;  // what jinja2 would say when the undefined value is used, e.g. "'x' is undefined"
 };
 struct None {};
+// markupsafe's Markup, which |safe and |escape return: a str that escapes what is added to it.
+struct Markup {
+  std::string text;
+};
 
 // Python sequence-like objects that jinja2 filters and methods return besides lists and tuples. They hold
 // their items like a list but keep Python's behaviour: generators are always true, have no len(), cannot
@@ -68,7 +72,7 @@ using ObjectPtr = std::shared_ptr<ObjectData>;
 class Value {
  public:
   using Storage = std::variant<Undefined, None, bool, int64_t, double, std::string, ListPtr, DictPtr, FunctionPtr,
-                               ObjectPtr>;
+                               ObjectPtr, Markup>;
   Value() : data_(Undefined{}) {}
   Value(None) : data_(None{}) {}
   Value(Undefined u) : data_(std::move(u)) {}
@@ -83,6 +87,8 @@ class Value {
   Value(DictPtr d) : data_(std::move(d)) {}
   Value(FunctionPtr f) : data_(std::move(f)) {}
   Value(ObjectPtr o) : data_(std::move(o)) {}
+  Value(Markup m) : data_(std::move(m)) {}
+  static Value markup(std::string text) { return Value(Markup{std::move(text)}); }
 
   static Value undefined(std::string hint) { return Value(Undefined{std::move(hint)}); }
   static Value list(std::vector<Value> items = {}, bool is_tuple = false);
@@ -98,7 +104,8 @@ class Value {
   bool is_int() const { return std::holds_alternative<int64_t>(data_); }
   bool is_float() const { return std::holds_alternative<double>(data_); }
   bool is_number() const { return is_int() || is_float() || is_bool(); }  // Python: bool is an int
-  bool is_string() const { return std::holds_alternative<std::string>(data_); }
+  bool is_string() const { return std::holds_alternative<std::string>(data_) || is_markup(); }
+  bool is_markup() const { return std::holds_alternative<Markup>(data_); }
   bool is_list() const { return std::holds_alternative<ListPtr>(data_); }
   bool is_tuple() const { return is_list() && as_list().is_tuple; }
   Flavor flavor() const { return is_list() ? as_list().flavor : Flavor::Plain; }
@@ -112,7 +119,10 @@ class Value {
   bool as_bool() const { return std::get<bool>(data_); }
   int64_t as_int() const;      // int or bool
   double as_double() const;    // int, bool or float
-  const std::string& as_string() const { return std::get<std::string>(data_); }
+  const std::string& as_string() const {
+    if (const Markup* m = std::get_if<Markup>(&data_)) return m->text;
+    return std::get<std::string>(data_);
+  }
   const ListData& as_list() const { return *std::get<ListPtr>(data_); }
   const DictData& as_dict() const { return *std::get<DictPtr>(data_); }
   const ListPtr& list_ptr() const { return std::get<ListPtr>(data_); }
@@ -146,6 +156,11 @@ std::string to_str(const Value& value);
 std::string repr(const Value& value);
 std::string python_float_repr(double value);
 std::string python_string_repr(std::string_view text);
+// markupsafe.escape of text: & < > " ' become entities.
+std::string html_escape(std::string_view text);
+// What markupsafe does to a value joining a Markup (+, %, join, format): strings and other values are
+// escaped, Markup is kept.
+std::string escape_for_markup(const Value& value);
 // Python's ==.
 bool equals(const Value& a, const Value& b);
 // Python's < for orderable pairs (numbers, strings, sequences); throws for others as Python raises TypeError.

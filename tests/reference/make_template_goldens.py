@@ -482,6 +482,12 @@ SNIPPETS = [
     ("scope_branch_set_keeps_outer", "{% if c %}{% set x = 2 %}{% endif %}{% for j in [1] %}[{{ x }}]{% endfor %}", {"x": 1, "c": False}),
     ("scope_set_block_nested", "{% for i in [1] %}{% set b %}[{{ x }}]{% endset %}{{ b }}{% set x = 5 %}{% endfor %}", {"x": 1}),
     ("scope_for_else_after_continue", "{% for i in [1, 2] %}{% continue %}{% else %}E{% endfor %}|{% for i in [1, 2] %}{% if i == 2 %}{% continue %}{% endif %}{{ i }}{% else %}E{% endfor %}|{% for i in [1] %}{% break %}{% else %}E{% endfor %}", {}),
+    # --- |safe and |escape return markupsafe.Markup, which escapes what is added to it
+    ("markup_concat_escapes", "{{ (s | safe) + s }} {{ s + (s | safe) }} {{ (s | safe) ~ s }} {{ (s | safe) * 2 + '<' }}", {"s": "<b>"}),
+    ("markup_escape_idempotent", "{{ s | e | e }} {{ s | forceescape | forceescape }} {{ s | safe is escaped }} {{ s is escaped }}", {"s": "<b>"}),
+    ("markup_str_filters_keep_markup", "{{ (s | safe) | upper + '&' }} {{ (s | safe) | trim + '<' }} {{ (s | safe) | replace('b', 'i') + '<' }} {{ (s | safe) | title + '<' }}", {"s": "<b>"}),
+    ("markup_methods_and_format", "{{ (s | safe).upper() + '&' }} {{ ('%s|%s' | safe) % (s, 1) }} {{ '%s|%s' | safe | format(s, 2) }} {{ (s | safe).join(l) }} {{ ('{}' | safe).format(s) }}", {"s": "<b>", "l": ["<", "a"]}),
+    ("markup_index_slice", "{{ (s | safe)[0] + '<' }} {{ (s | safe)[1:] + '<' }} {{ (s | safe) | reverse + '<' }} {{ [s | safe] }} {{ s | safe | tojson }}", {"s": "<b>"}),
     # --- larger realistic fragments
     ("content_parts_loop", "{% for m in messages %}{% if m.content is string %}{{ m.content }}{% else %}{% for part in m.content %}{% if part.type == 'image' %}<img>{% elif part.type == 'text' %}{{ part.text | trim }}{% endif %}{% endfor %}{% endif %}|{% endfor %}", {"messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " hi "}]}, {"role": "assistant", "content": "yo"}]}),
     ("tool_call_arguments", "{% for tc in message.tool_calls %}{{ tc.function.name }}({{ tc.function.arguments | tojson }}){% if tc.function.arguments is mapping %}{% for k, v in tc.function.arguments | items %} {{ k }}={{ v }}{% endfor %}{% endif %}{% endfor %}", {"message": {"tool_calls": [{"function": {"name": "f", "arguments": {"z": [1, {"y": None}], "a": "é"}}}]}}),
