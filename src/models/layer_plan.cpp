@@ -32,11 +32,15 @@ std::string ModelPlan::describe() const {
       ffn += std::string(ffn.empty() ? "" : " + ") + "moe " + std::to_string(l.ffn.moe->num_experts) + "x" +
              std::to_string(l.ffn.moe->expert_intermediate) + " top-" + std::to_string(l.ffn.moe->top_k) +
              (l.ffn.moe->shared_expert_intermediate ? " + shared" : "");
-    char line[256];
-    std::snprintf(line, sizeof line, "  %5zu  %-15s  %5d  %2d  %4d  %-8.5g  %-4s  %-9s  %s%s%s%s\n", i, kind.c_str(),
+    // Q/K normalisation, and whether it follows the rotation (Llama 4) or precedes it (Gemma).
+    std::string qk_norm;
+    if (a.q_norm != NormKind::None)
+      qk_norm = std::string(" qk-norm ") + ops::norm_kind_name(a.q_norm) + (a.qk_norm_after_rope ? " after rope" : "");
+    char line[320];
+    std::snprintf(line, sizeof line, "  %5zu  %-15s  %5d  %2d  %4d  %-8.5g  %-4s  %-9s  %s%s%s%s%s\n", i, kind.c_str(),
                   a.n_heads, a.n_kv_heads, a.head_dim, double(a.scale), a.rope < 0 ? "none" : std::to_string(a.rope).c_str(),
                   cache.c_str(), ffn.c_str(), a.k_eq_v ? " k=v" : "", l.per_layer_input ? " ple" : "",
-                  a.temperature_tuning ? " temp-tuning" : "");
+                  a.temperature_tuning ? " temp-tuning" : "", qk_norm.c_str());
     out << line;
   }
   return out.str();
