@@ -5,7 +5,6 @@
 //   experts + shared expert, else a dense MLP of width intermediate_size_mlp).
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/thread_pool.h"
 #include "models/families.h"
@@ -66,28 +65,37 @@ std::vector<std::string> read_llama4_layer_types(const ModelConfig& c, const std
   return types;
 }
 
-// The checkpoint stores routed experts input-major ([E, in, out], used as x · W); run_experts reads
-// [E, out, in]. One blocked transpose per tensor at load, keeping the stored dtype.
-Tensor transpose_experts(const Tensor& stored) {
-  if (!stored.defined()) return stored;  // the loader already recorded the problem
-  const int64_t experts = stored.size(0), rows = stored.size(1), cols = stored.size(2);
-  Tensor out = Tensor::empty({experts, cols, rows}, stored.dtype());
-  const size_t elem = dtype_size(stored.dtype());
-  const char* src = static_cast<const char*>(stored.raw());
-  char* dst = static_cast<char*>(out.raw());
+// [experts, rows, cols] → [experts, cols, rows] on elements of type T, in cache-sized tiles.
+template <typename T>
+void transpose_tiles(const T* src, T* dst, int64_t experts, int64_t rows, int64_t cols) {
   constexpr int64_t kTile = 64;
   const int64_t row_tiles = (rows + kTile - 1) / kTile;
   parallel_for(experts * row_tiles, 1, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
       const int64_t e = job / row_tiles, r0 = (job % row_tiles) * kTile, r1 = std::min(rows, r0 + kTile);
-      const char* s = src + size_t(e * rows * cols) * elem;
-      char* d = dst + size_t(e * rows * cols) * elem;
-      for (int64_t c0 = 0; c0 < cols; c0 += kTile)
+      const T* s = src + e * rows * cols;
+      T* d = dst + e * rows * cols;
+      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+        const int64_t c1 = std::min(cols, c0 + kTile);
         for (int64_t r = r0; r < r1; ++r)
-          for (int64_t c = c0; c < std::min(cols, c0 + kTile); ++c)
-            std::memcpy(d + size_t(c * rows + r) * elem, s + size_t(r * cols + c) * elem, elem);
+          for (int64_t c = c0; c < c1; ++c) d[c * rows + r] = s[r * cols + c];
+      }
     }
   });
+}
+
+// The checkpoint stores routed experts input-major ([E, in, out], used as x · W); run_experts reads
+// [E, out, in]. One transpose per tensor at load, keeping the stored dtype.
+Tensor transpose_experts(const Tensor& stored) {
+  if (!stored.defined()) return stored;  // the loader already recorded the problem
+  const int64_t experts = stored.size(0), rows = stored.size(1), cols = stored.size(2);
+  Tensor out = Tensor::empty({experts, cols, rows}, stored.dtype());
+  if (dtype_size(stored.dtype()) == 4)
+    transpose_tiles(stored.data<uint32_t>(), out.data<uint32_t>(), experts, rows, cols);
+  else if (dtype_size(stored.dtype()) == 2)
+    transpose_tiles(stored.data<uint16_t>(), out.data<uint16_t>(), experts, rows, cols);
+  else
+    fail("llama4 experts: unsupported weight dtype ", dtype_name(stored.dtype()));
   return out;
 }
 
