@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "models/blocks.h"
 #include "models/transformer.h"
 #include "test_util.h"
@@ -180,6 +181,56 @@ TEST(Llama4Moe, MatchesTheDenseReferenceFormula) {
   Tensor out = Tensor::empty({N, H});
   moe_feed_forward(model->plan(), 3, model->weights().layers[3], x, x, out);
   for (int64_t k = 0; k < N * H; ++k) ASSERT_NEAR(out.f32()[k], expected[size_t(k)], 1e-4) << "element " << k;
+}
+
+// The fixture's checkpoint rewritten in BF16 (safetensors: 8-byte header length, JSON header, data).
+std::string write_bf16_copy(const std::string& tag) {
+  Checkpoint ckpt = Checkpoint::open(test::fixture_dir(kFixture));
+  nlohmann::json header = nlohmann::json::object();
+  std::string data;
+  for (const auto& name : ckpt.names()) {
+    const Tensor t = ckpt.get(name).to_f32();
+    const size_t begin = data.size();
+    for (int64_t k = 0; k < t.numel(); ++k) {
+      const uint16_t bits = f32_to_bf16(t.f32()[k]);
+      data.append(reinterpret_cast<const char*>(&bits), 2);
+    }
+    header[name] = {{"dtype", "BF16"}, {"shape", t.shape()}, {"data_offsets", {begin, data.size()}}};
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  const auto dir = std::filesystem::temp_directory_path() / ("glint_llama4_test_" + tag);
+  std::filesystem::create_directories(dir);
+  std::ofstream out(dir / "model.safetensors", std::ios::binary);
+  const uint64_t length = text.size();
+  out.write(reinterpret_cast<const char*>(&length), 8);
+  out << text << data;
+  std::filesystem::copy_file(test::fixture_dir(kFixture) + "/config.json", dir / "config.json",
+                             std::filesystem::copy_options::overwrite_existing);
+  return dir.string();
+}
+
+TEST(Llama4Weights, Bf16CheckpointKeepsBf16ExpertsAndStaysClose) {
+  if (!test::has_fixture(kFixture)) GTEST_SKIP() << "fixture not generated";
+  auto reference = load_fixture();
+  auto model = load_model(write_bf16_copy("bf16"));
+  const auto& moe = model->weights().layers[5].moe;
+  ASSERT_EQ(moe.gate_up.dtype(), DType::BF16);
+  ASSERT_EQ(moe.down.dtype(), DType::BF16);
+  const Tensor f32_gate_up = reference->weights().layers[5].moe.gate_up, got = moe.gate_up.to_f32();
+  for (int64_t k = 0; k < got.numel(); ++k) ASSERT_EQ(got.f32()[k], round_to_bf16(f32_gate_up.f32()[k])) << k;
+  const Tensor f32_down = reference->weights().layers[5].moe.down, got_down = moe.down.to_f32();
+  for (int64_t k = 0; k < got_down.numel(); ++k) ASSERT_EQ(got_down.f32()[k], round_to_bf16(f32_down.f32()[k])) << k;
+
+  // Weights rounded to bf16 move the logits by rounding noise (logits reach ±3.9), not by a layout error.
+  test::Golden golden(kFixture);
+  const auto ids = golden.ids("input_ids");
+  const auto expected = golden.floats("logits");
+  KVCache cache = model->new_cache();
+  ForwardRequest req{ids, &cache, true};
+  Tensor logits = model->forward(std::span(&req, 1));
+  ASSERT_EQ(size_t(logits.numel()), expected.size());
+  EXPECT_LE(test::max_abs_diff(logits.f32(), expected.data(), expected.size()), 0.15f);  // measured 0.044
 }
 
 // A single token must read only its chosen expert: poisoning every other expert with NaN changes nothing.
