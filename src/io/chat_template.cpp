@@ -10,7 +10,8 @@
 namespace glint {
 namespace {
 
-// transformers passes tokenizer.special_tokens_map: these attributes, when set.
+// transformers passes tokenizer.special_tokens_map: in v5 only these named attributes, when set
+// (extra_special_tokens such as image_token are not template variables).
 constexpr const char* kSpecialTokenNames[] = {"bos_token", "eos_token", "unk_token", "sep_token",
                                               "pad_token", "cls_token", "mask_token"};
 

@@ -459,8 +459,7 @@ Value f_safe(Interpreter&, const Value& v, CallArgs& args) {
   return v.is_markup() ? v : Value::markup(to_str(v));
 }
 
-Value select_or_reject(Interpreter& interp, const Value& v, CallArgs& args, bool select, bool by_attribute,
-                       const char* name) {
+Value select_or_reject(Interpreter& interp, const Value& v, CallArgs& args, bool select, bool by_attribute) {
   size_t next = 0;
   Value attribute(None{});
   if (by_attribute) {
@@ -486,21 +485,20 @@ Value select_or_reject(Interpreter& interp, const Value& v, CallArgs& args, bool
     }
     if (result == select) out.push_back(item);
   }
-  (void)name;
   return Value::generator(std::move(out));
 }
 
 Value f_select(Interpreter& i, const Value& v, CallArgs& a) {
-  return lazily([&] { return select_or_reject(i, v, a, true, false, "select"); });
+  return lazily([&] { return select_or_reject(i, v, a, true, false); });
 }
 Value f_reject(Interpreter& i, const Value& v, CallArgs& a) {
-  return lazily([&] { return select_or_reject(i, v, a, false, false, "reject"); });
+  return lazily([&] { return select_or_reject(i, v, a, false, false); });
 }
 Value f_selectattr(Interpreter& i, const Value& v, CallArgs& a) {
-  return lazily([&] { return select_or_reject(i, v, a, true, true, "selectattr"); });
+  return lazily([&] { return select_or_reject(i, v, a, true, true); });
 }
 Value f_rejectattr(Interpreter& i, const Value& v, CallArgs& a) {
-  return lazily([&] { return select_or_reject(i, v, a, false, true, "rejectattr"); });
+  return lazily([&] { return select_or_reject(i, v, a, false, true); });
 }
 Value f_batch(Interpreter& i, const Value& v, CallArgs& a) { return lazily([&] { return f_batch_now(i, v, a); }); }
 Value f_items(Interpreter& i, const Value& v, CallArgs& a) { return lazily([&] { return f_items_now(i, v, a); }); }

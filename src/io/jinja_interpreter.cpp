@@ -434,10 +434,7 @@ ScopePtr frame_scope(const ScopePtr& parent, const std::vector<std::string>& und
 
 void Interpreter::run_loop(const Stmt& stmt, const ScopePtr& scope, const Value& iterable, int depth,
                            std::string& out) {
-  if (iterable.is_undefined() && !iterable.as_undefined().hint.empty()) {
-    // Iterating an undefined value yields nothing, as with jinja2's default Undefined.
-  }
-  std::vector<Value> items = iterate(iterable);
+  std::vector<Value> items = iterate(iterable);  // an undefined iterable yields nothing, as in jinja2
   if (stmt.filter) {
     std::vector<Value> kept;
     for (const Value& item : items) {
