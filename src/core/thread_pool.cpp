@@ -4,8 +4,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace glint {
@@ -28,9 +30,15 @@ class ThreadPool {
   }
   int size() const { return int(workers_.size()) + 1; }
 
+  // Runs task(0..chunks-1) on the workers and the calling thread. The first exception a chunk throws is
+  // rethrown here once every worker has left the task (later chunks are skipped).
   void run(int64_t chunks, const std::function<void(int64_t)>& task) {
+    // One task at a time: callers on different application threads take turns.
+    std::lock_guard caller_turn(run_mutex_);
     {
       std::lock_guard lock(mutex_);
+      error_ = nullptr;
+      failed_.store(false);
       task_ = &task;
       chunk_count_ = chunks;
       next_chunk_.store(0);
@@ -43,6 +51,7 @@ class ThreadPool {
     // Workers that picked up this task must leave it before the next one replaces it.
     done_.wait(lock, [this] { return pending_ == 0 && active_ == 0; });
     task_ = nullptr;
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
   }
 
  private:
@@ -58,10 +67,17 @@ class ThreadPool {
     }
     int64_t finished = 0;
     for (int64_t c = next_chunk_.fetch_add(1); c < count; c = next_chunk_.fetch_add(1)) {
-      inside_parallel_region = true;
-      (*task)(c);
-      inside_parallel_region = false;
       ++finished;
+      if (failed_.load(std::memory_order_relaxed)) continue;
+      inside_parallel_region = true;
+      try {
+        (*task)(c);
+      } catch (...) {
+        std::lock_guard lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+        failed_.store(true);
+      }
+      inside_parallel_region = false;
     }
     std::lock_guard lock(mutex_);
     pending_ -= finished;
@@ -83,7 +99,10 @@ class ThreadPool {
   }
 
   std::vector<std::thread> workers_;
+  std::mutex run_mutex_;
   std::mutex mutex_;
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t chunk_count_ = 0;
