@@ -6,6 +6,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -158,6 +159,57 @@ void BM_Matmul(benchmark::State& state) {
   state.counters["FLOP/s"] = benchmark::Counter(calls * 2.0 * double(m * k * n), benchmark::Counter::kIsRate);
 }
 
+// Decode against the memory limit measured in the same moments: each iteration runs the matrix-vector product and
+// then a streaming read of as many (uncached) bytes, so load from other processes hits both alike. Counters: GB/s
+// of each and their ratio (1.0 = the matmul reads weights as fast as a plain sum reads memory).
+void BM_DecodeVsRead(benchmark::State& state) {
+  set_active_isa(detected_isa());
+  const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  const DType dtype = dtype_arg(state.range(3));
+  use_threads(state.range(4));
+  WeightSet weights(n, k, dtype, int64_t(256) << 20);
+  const int64_t bytes = int64_t(weights.copies[0].nbytes());
+  const int64_t chunk_floats = bytes / 4;
+  const int64_t chunks = std::max<int64_t>(2, (int64_t(256) << 20) / bytes + 1);
+  std::vector<float> stream(static_cast<size_t>(chunk_floats * chunks), 1.0f);
+  Tensor x = Tensor::empty({m, k}), y = Tensor::empty({m, n});
+  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = 0.25f;
+  double matmul_seconds = 0, read_seconds = 0;
+  size_t next = 0;
+  int64_t next_chunk = 0;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    ops::matmul(x, weights.copies[next], y);
+    auto t1 = std::chrono::steady_clock::now();
+    const float* base = stream.data() + next_chunk * chunk_floats;
+    std::vector<float> partial(64, 0.0f);
+    parallel_for(chunk_floats, std::max<int64_t>(1, chunk_floats / 64), [&](int64_t begin, int64_t end) {
+      partial[size_t(begin * 64 / chunk_floats)] = vec::sum(base + begin, end - begin);
+    });
+    benchmark::DoNotOptimize(partial.data());
+    auto t2 = std::chrono::steady_clock::now();
+    matmul_seconds += std::chrono::duration<double>(t1 - t0).count();
+    read_seconds += std::chrono::duration<double>(t2 - t1).count();
+    next = (next + 1) % weights.copies.size();
+    next_chunk = (next_chunk + 1) % chunks;
+  }
+  const double total = double(bytes) * double(state.iterations());
+  state.counters["matmul_GB/s"] = total / matmul_seconds / 1e9;
+  state.counters["read_GB/s"] = total / read_seconds / 1e9;
+  state.counters["fraction"] = read_seconds / matmul_seconds;
+}
+BENCHMARK(BM_DecodeVsRead)
+    ->ArgNames({"m", "k", "n", "dtype", "threads"})
+    ->Args({1, 1152, 6912, 1, 2})
+    ->Args({1, 2560, 10240, 1, 2})
+    ->Args({1, 1152, 262144, 1, 2})
+    ->Args({1, 1152, 6912, 0, 2})
+    ->Args({4, 2560, 10240, 1, 2})
+    ->Args({8, 2560, 10240, 1, 2})
+    ->Args({1, 2560, 10240, 1, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 // Gemma 3 1B: hidden 1152, MLP 6912; Gemma 3 4B: hidden 2560, MLP 10240; LM head: vocabulary 262144.
 void decode_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"isa", "m", "k", "n", "dtype", "threads"});
@@ -231,6 +283,7 @@ BENCHMARK(BM_MatmulPath)
     ->ArgNames({"path", "m", "k", "n"})
     ->ArgsProduct({{0, 1}, {1, 2, 3, 4, 8, 16, 32, 64, 128, 256, 512}, {1152}, {6912}})
     ->ArgsProduct({{0, 1}, {16, 32, 64, 128}, {6912}, {1152}})
+    ->ArgsProduct({{0}, {1, 2, 4, 8}, {2560}, {10240}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
