@@ -529,19 +529,26 @@ Value f_sum(Interpreter&, const Value& v, CallArgs& args) {
 
 Value f_title(Interpreter&, const Value& v, CallArgs& args) {
   args.expect_consumed("title");
-  // jinja2 capitalizes after runs of "-", whitespace and opening brackets, lowercasing the rest.
+  // jinja2 splits at runs of "-", whitespace and opening brackets and writes each piece as
+  // piece[0].upper() + piece[1:].lower().
   std::u32string cps = utf8_decode(to_str(v));
-  bool word_start = true;
-  for (char32_t& c : cps) {
-    bool separator = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || py_isspace(c);
-    if (separator) {
-      word_start = true;
-      continue;
+  std::string out;
+  size_t i = 0;
+  while (i < cps.size()) {
+    auto separator = [](char32_t c) { return c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || py_isspace(c); };
+    size_t j = i;
+    bool is_separator = separator(cps[i]);
+    while (j < cps.size() && separator(cps[j]) == is_separator) ++j;
+    std::u32string_view piece = std::u32string_view(cps).substr(i, j - i);
+    if (is_separator) {
+      out += utf8_encode(piece);
+    } else {
+      out += py_upper(utf8_encode(piece.substr(0, 1)));
+      out += py_lower(utf8_encode(piece.substr(1)));
     }
-    c = word_start ? py_toupper(c) : py_tolower(c);
-    word_start = false;
+    i = j;
   }
-  return Value(utf8_encode(cps));
+  return Value(std::move(out));
 }
 
 Value f_tojson(Interpreter&, const Value& v, CallArgs& args) {

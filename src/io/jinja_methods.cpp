@@ -267,9 +267,7 @@ Value string_method(const Value& self, const std::string& name, CallArgs& args) 
     if (name == "lower") return Value(py_lower(s));
     if (name == "title") return Value(py_title(s));
     if (name == "capitalize") return Value(py_capitalize(s));
-    std::u32string cps = utf8_decode(s);
-    for (char32_t& c : cps) c = py_isupper(c) ? py_tolower(c) : py_toupper(c);
-    return Value(utf8_encode(cps));
+    return Value(py_swapcase(s));
   }
   if (name == "startswith") return affix_method(self, args, true);
   if (name == "endswith") return affix_method(self, args, false);

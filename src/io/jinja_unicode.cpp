@@ -119,8 +119,16 @@ bool py_isalpha(char32_t c) {
 }
 bool py_isdigit(char32_t c) { return c >= '0' && c <= '9'; }
 bool py_isalnum(char32_t c) { return py_isalpha(c) || py_isdigit(c); }
-bool py_isupper(char32_t c) { return py_tolower(c) != c; }
-bool py_islower(char32_t c) { return py_toupper(c) != c; }
+bool py_isupper(char32_t c) {
+  if (c < 0x80) return c >= 'A' && c <= 'Z';
+  locale_t l = unicode_locale();
+  return l ? iswupper_l(static_cast<wint_t>(c), l) != 0 : false;
+}
+bool py_islower(char32_t c) {
+  if (c < 0x80) return c >= 'a' && c <= 'z';
+  locale_t l = unicode_locale();
+  return l ? iswlower_l(static_cast<wint_t>(c), l) != 0 : false;
+}
 
 char32_t py_toupper(char32_t c) {
   if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
@@ -134,39 +142,109 @@ char32_t py_tolower(char32_t c) {
 }
 
 namespace {
-template <typename F>
-std::string map_code_points(std::string_view text, F f) {
+// A "cased" character in Python's sense (categories Lu, Ll, Lt).
+bool is_cased(char32_t c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  if (py_toupper(c) != c || py_tolower(c) != c || special_case(c)) return true;
+  locale_t l = unicode_locale();
+  return l && (iswlower_l(static_cast<wint_t>(c), l) || iswupper_l(static_cast<wint_t>(c), l));
+}
+
+enum class CaseKind { Upper, Lower, Title };
+
+void append_case(std::string& out, char32_t c, CaseKind kind) {
+  if (const SpecialCaseMapping* special = c >= 0x80 ? special_case(c) : nullptr) {
+    out += kind == CaseKind::Upper ? special->upper : kind == CaseKind::Lower ? special->lower : special->title;
+    return;
+  }
+  utf8_append(out, kind == CaseKind::Lower ? py_tolower(c) : py_toupper(c));
+}
+
+// Python lowers a capital sigma at the end of a word to the final form.
+bool is_final_sigma(const std::u32string& cps, size_t i) {
+  bool cased_before = false;
+  for (size_t k = i; k-- > 0;) {
+    if (is_cased(cps[k])) {
+      cased_before = true;
+      break;
+    }
+    if (cps[k] != '\'' && cps[k] != 0x2019 && cps[k] != '.') break;
+  }
+  if (!cased_before) return false;
+  for (size_t k = i + 1; k < cps.size(); ++k) {
+    if (is_cased(cps[k])) return false;
+    if (cps[k] != '\'' && cps[k] != 0x2019 && cps[k] != '.') break;
+  }
+  return true;
+}
+
+std::string convert_case(std::string_view text, CaseKind kind) {
+  std::string out;
+  out.reserve(text.size());
   if (is_ascii(text)) {
-    std::string out(text);
-    for (char& ch : out) ch = static_cast<char>(f(static_cast<char32_t>(static_cast<unsigned char>(ch))));
+    for (char ch : text) out += static_cast<char>(kind == CaseKind::Lower ? py_tolower(static_cast<unsigned char>(ch))
+                                                                         : py_toupper(static_cast<unsigned char>(ch)));
     return out;
   }
   std::u32string cps = utf8_decode(text);
-  for (char32_t& c : cps) c = f(c);
-  return utf8_encode(cps);
+  for (size_t i = 0; i < cps.size(); ++i) {
+    if (kind == CaseKind::Lower && cps[i] == 0x3A3 && is_final_sigma(cps, i)) {
+      utf8_append(out, 0x3C2);
+      continue;
+    }
+    append_case(out, cps[i], kind);
+  }
+  return out;
 }
-// A "cased" character in Python's sense: one that has an upper or lower form.
-bool is_cased(char32_t c) { return py_toupper(c) != c || py_tolower(c) != c; }
 }  // namespace
 
-std::string py_upper(std::string_view text) { return map_code_points(text, py_toupper); }
-std::string py_lower(std::string_view text) { return map_code_points(text, py_tolower); }
+std::string py_upper(std::string_view text) { return convert_case(text, CaseKind::Upper); }
+std::string py_lower(std::string_view text) { return convert_case(text, CaseKind::Lower); }
 
 std::string py_capitalize(std::string_view text) {
   std::u32string cps = utf8_decode(text);
-  for (size_t i = 0; i < cps.size(); ++i) cps[i] = i == 0 ? py_toupper(cps[i]) : py_tolower(cps[i]);
-  return utf8_encode(cps);
+  if (cps.empty()) return "";
+  std::string out;
+  append_case(out, cps[0], CaseKind::Title);
+  for (size_t i = 1; i < cps.size(); ++i) {
+    if (cps[i] == 0x3A3 && is_final_sigma(cps, i)) utf8_append(out, 0x3C2);
+    else append_case(out, cps[i], CaseKind::Lower);
+  }
+  return out;
+}
+
+std::string py_swapcase(std::string_view text) {
+  std::u32string cps = utf8_decode(text);
+  std::string out;
+  for (size_t i = 0; i < cps.size(); ++i) {
+    char32_t c = cps[i];
+    if (py_isupper(c)) {
+      if (c == 0x3A3 && is_final_sigma(cps, i)) utf8_append(out, 0x3C2);
+      else append_case(out, c, CaseKind::Lower);
+    } else if (py_islower(c)) {
+      append_case(out, c, CaseKind::Upper);
+    } else {
+      utf8_append(out, c);
+    }
+  }
+  return out;
 }
 
 std::string py_title(std::string_view text) {
   std::u32string cps = utf8_decode(text);
+  std::string out;
   bool previous_cased = false;
-  for (char32_t& c : cps) {
-    bool cased = is_cased(c);
-    c = previous_cased ? py_tolower(c) : py_toupper(c);
-    previous_cased = cased;
+  for (size_t i = 0; i < cps.size(); ++i) {
+    char32_t c = cps[i];
+    if (previous_cased) {
+      if (c == 0x3A3 && is_final_sigma(cps, i)) utf8_append(out, 0x3C2);
+      else append_case(out, c, CaseKind::Lower);
+    } else {
+      append_case(out, c, CaseKind::Title);
+    }
+    previous_cased = is_cased(c);
   }
-  return utf8_encode(cps);
+  return out;
 }
 
 namespace {

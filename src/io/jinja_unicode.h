@@ -25,10 +25,20 @@ bool py_islower(char32_t c);
 char32_t py_toupper(char32_t c);
 char32_t py_tolower(char32_t c);
 
+// Code points whose Python case mappings are not one code point to one (see jinja_unicode_tables.cpp).
+struct SpecialCaseMapping {
+  char32_t code_point;
+  const char* upper;
+  const char* lower;
+  const char* title;
+};
+const SpecialCaseMapping* special_case(char32_t c);
+
 std::string py_upper(std::string_view text);
 std::string py_lower(std::string_view text);
 std::string py_capitalize(std::string_view text);  // str.capitalize()
 std::string py_title(std::string_view text);       // str.title()
+std::string py_swapcase(std::string_view text);    // str.swapcase()
 // str.strip()/lstrip()/rstrip(); chars == nullptr strips whitespace.
 std::string py_strip(std::string_view text, const std::string* chars, bool left, bool right);
 

@@ -122,7 +122,8 @@ TEST(JinjaValue, JsonDumpsLikePython) {
 }
 
 TEST(JinjaUnicode, CaseAndWhitespace) {
-  EXPECT_EQ(glint::jinja::py_upper("straße é"), "STRAßE É");  // ß has no one-letter upper case
+  EXPECT_EQ(glint::jinja::py_upper("straße é"), "STRASSE É");  // Python uses the full mapping ß -> SS
+  EXPECT_EQ(glint::jinja::py_lower("ΟΔΟΣ ΣΟΦΟΣ"), "οδος σοφος");  // final sigma
   EXPECT_EQ(glint::jinja::py_title("hello wORLD-foo"), "Hello World-Foo");
   EXPECT_EQ(glint::jinja::py_strip("\u3000 x \n", nullptr, true, true), "x");
   EXPECT_TRUE(glint::jinja::py_isspace(0x2028));
