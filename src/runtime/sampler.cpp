@@ -51,6 +51,14 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   std::partial_sort(order_.begin(), order_.begin() + long(keep), order_.end(), [&](int32_t a, int32_t b) {
     return work_[size_t(a)] > work_[size_t(b)] || (work_[size_t(a)] == work_[size_t(b)] && a < b);
   });
+  if (keep < n) {
+    // Hugging Face removes only logits below the k-th largest, so tokens tied with it stay too.
+    const float kth = work_[size_t(order_[keep - 1])];
+    auto tied_end = std::partition(order_.begin() + long(keep), order_.end(),
+                                   [&](int32_t id) { return work_[size_t(id)] == kth; });
+    std::sort(order_.begin() + long(keep), tied_end);
+    keep = size_t(tied_end - order_.begin());
+  }
   order_.resize(keep);
   // Probabilities of the kept candidates.
   const float max_logit = work_[size_t(order_[0])];
