@@ -7,6 +7,7 @@
 //   - the trailing num_kv_shared_layers read the K/V of the last earlier layer of their type (own no cache);
 //   - per-layer embeddings (PLE), a learned layer_scalar, double-wide MLP on KV-consumer layers;
 //   - optional MoE block next to the dense MLP (moe_gemma4.cpp).
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -128,6 +129,32 @@ void load_gemma4_moe(WeightLoader& loader, const std::string& p, const ModelPlan
   for (const char* norm : {"pre_feedforward_layernorm_2", "post_feedforward_layernorm_1", "post_feedforward_layernorm_2"})
     lw.extra[norm] = loader.vector_f32(p + norm + ".weight", {hidden});
 }
+
+// Gemma4ForConditionalGeneration embeds its image / video / audio placeholder ids as <pad> (in both the
+// token table and the per-layer table) before media features are scattered in, so a text-only run of the
+// multimodal class sees <pad> rows there too. Gemma4ForCausalLM looks the raw ids up.
+class Gemma4Transformer : public Transformer {
+ public:
+  Gemma4Transformer(ModelPlan plan, ModelWeights weights, std::vector<int32_t> placeholders, int32_t pad)
+      : Transformer(std::move(plan), std::move(weights)), placeholders_(std::move(placeholders)), pad_(pad) {}
+
+ protected:
+  void embed(Pass& pass, Tensor& h) override {
+    auto is_placeholder = [&](int32_t id) {
+      return std::find(placeholders_.begin(), placeholders_.end(), id) != placeholders_.end();
+    };
+    if (std::none_of(pass.tokens.begin(), pass.tokens.end(), is_placeholder)) return Transformer::embed(pass, h);
+    std::vector<int32_t> raw = pass.tokens;
+    for (auto& id : pass.tokens)
+      if (is_placeholder(id)) id = pad_;
+    Transformer::embed(pass, h);
+    pass.tokens = std::move(raw);
+  }
+
+ private:
+  std::vector<int32_t> placeholders_;
+  int32_t pad_;
+};
 
 bool sharing_is_valid(const std::vector<std::string>& types, int shared) {
   const int first_shared = int(types.size()) - shared;
@@ -294,7 +321,16 @@ std::unique_ptr<Transformer> build_gemma4(const ModelConfig& c, WeightLoader& lo
     }
     if (l.ffn.moe) load_gemma4_moe(loader, p, plan, i, lw);
   }
-  return std::make_unique<Transformer>(std::move(plan), std::move(w));
+  std::vector<int32_t> placeholders;
+  if (c.model_type == "gemma4") {  // the multimodal class (its config wraps the text config)
+    for (const auto& [key, fallback] : {std::pair<const char*, int32_t>{"image_token_id", 258880},
+                                        {"video_token_id", 258884}, {"audio_token_id", 258881}}) {
+      const auto& value = c.raw.contains(key) ? c.raw[key] : nlohmann::json(fallback);
+      if (value.is_number_integer()) placeholders.push_back(value.get<int32_t>());
+    }
+  }
+  const int32_t pad = c.pad_token_id().value_or(0);
+  return std::make_unique<Gemma4Transformer>(std::move(plan), std::move(w), std::move(placeholders), pad);
 }
 
 }  // namespace glint

@@ -197,7 +197,8 @@ TEST(Gemma4Config, ConditionalGenerationLayoutMatchesGoldens) {
   nlohmann::json text = fixture_config("gemma4_dense");
   text["model_type"] = "gemma4_text";
   nlohmann::json config = {{"architectures", {"Gemma4ForConditionalGeneration"}}, {"model_type", "gemma4"},
-                           {"text_config", hub_form(text, 0)}, {"tie_word_embeddings", true}};
+                           {"text_config", hub_form(text, 0)}, {"tie_word_embeddings", true},
+                           {"image_token_id", 500}, {"video_token_id", 501}, {"audio_token_id", 502}};
   std::ofstream(dir / "config.json") << config.dump(1);
   auto file = SafetensorsFile::open(test::fixture_dir("gemma4_dense") + "/model.safetensors");
   std::vector<std::pair<std::string, Tensor>> tensors;
@@ -215,6 +216,20 @@ TEST(Gemma4Config, ConditionalGenerationLayoutMatchesGoldens) {
   EXPECT_EQ(model->plan().architecture, "Gemma4ForConditionalGeneration");
   EXPECT_FLOAT_EQ(model->plan().final_softcap, 30.0f);
   EXPECT_LE(logits_error_against_golden(*model, "gemma4_dense"), 1e-4f);
+
+  // Media placeholder ids embed as <pad> (id 0) in the multimodal class, as raw ids in the causal LM.
+  auto last_logits = [](Transformer& m, const std::vector<int32_t>& ids) {
+    KVCache cache = m.new_cache();
+    ForwardRequest req{ids, &cache, false};
+    Tensor t = m.forward(std::span(&req, 1));
+    return std::vector<float>(t.f32(), t.f32() + t.numel());
+  };
+  const std::vector<int32_t> with_media = {2, 40, 500, 501, 502, 77, 9}, with_pad = {2, 40, 0, 0, 0, 77, 9};
+  auto media = last_logits(*model, with_media), pad = last_logits(*model, with_pad);
+  EXPECT_LE(test::max_abs_diff(media.data(), pad.data(), pad.size()), 1e-6f);
+  auto causal = load_model(test::fixture_dir("gemma4_dense"));
+  auto raw = last_logits(*causal, with_media);
+  EXPECT_GT(test::max_abs_diff(raw.data(), pad.data(), pad.size()), 1e-3f);
 }
 
 // The reference forces the last layer to full attention whatever layer_types says.
