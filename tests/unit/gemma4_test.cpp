@@ -411,5 +411,24 @@ TEST(Gemma4Synthetic, BenchmarkConfigsBuild) {
   }
 }
 
+// glint bench --layers N keeps the first N layers of a benchmark config; those own their caches in the full
+// model, so a sharing count that leaves no producer in the cut is dropped instead of failing.
+TEST(Gemma4Synthetic, CutDownBenchmarkModelDropsImpossibleSharing) {
+  std::ifstream in(test::source_dir() + "/configs/synthetic/gemma4-e4b.json");
+  auto config = nlohmann::json::parse(in);
+  auto& text = config["text_config"];
+  text["hidden_size"] = 32;
+  text["intermediate_size"] = 16;
+  text["vocab_size"] = 64;
+  text["vocab_size_per_layer_input"] = 64;
+  text["hidden_size_per_layer_input"] = 4;
+  const auto dir = temp_dir("cut");
+  std::ofstream(dir / "config.json") << config.dump();
+  auto model = load_synthetic_model((dir / "config.json").string(), DType::F32, 4);
+  ASSERT_EQ(model->plan().layers.size(), 4u);
+  EXPECT_EQ(model->new_cache(8).owning_layers(), 4);
+  EXPECT_EQ(model->plan().layers[3].attention.mask, MaskKind::Causal);  // the cut's last layer is full
+}
+
 }  // namespace
 }  // namespace glint
