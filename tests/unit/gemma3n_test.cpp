@@ -258,6 +258,24 @@ TEST(Gemma3nConfig, TokensOutsideThePerLayerVocabularyAreRejected) {
   EXPECT_NE(error.find("token id 300"), std::string::npos) << error;
 }
 
+// The goldens pin the sparsity cutoff: mean + std · Φ⁻¹(0.95) with the float32 quantile 1.6448536.
+// The bf16-rounded multiplier 1.6484375 (what a bf16 run uses; emulated by the sparsity whose quantile it
+// is) or no sparsity at all move the logits far outside the tolerance.
+TEST(Gemma3nParity, ActivationSparsityCutoffIsPinnedByTheGoldens) {
+  if (!test::has_fixture(kFull)) GTEST_SKIP() << "fixture not generated";
+  test::Golden golden(kFull);
+  auto expected = golden.floats("logits");
+  auto diff_with = [&](float sparsity) {
+    auto model = load_model(test::fixture_dir(kFull));
+    for (int i = 0; i < 2; ++i) model->mutable_plan().layers[size_t(i)].ffn.activation_sparsity = sparsity;
+    Tensor logits = all_logits(*model, golden.ids("input_ids"));
+    return test::max_abs_diff(logits.f32(), expected.data(), expected.size());
+  };
+  EXPECT_LE(diff_with(0.95f), 1e-4f);
+  EXPECT_GT(diff_with(0.9503685369f), 1e-2f);  // Φ(1.6484375)
+  EXPECT_GT(diff_with(0.0f), 1.0f);
+}
+
 // E4B structure (35 layers, full every 5th, 15 shared) at a tiny width: the KV memory of a long context.
 TEST(Gemma3nKvCache, SharedAndSlidingLayersBoundLongContextMemory) {
   std::ifstream in(test::source_dir() + "/configs/synthetic/gemma3n-e4b.json");
@@ -280,6 +298,7 @@ TEST(Gemma3nKvCache, SharedAndSlidingLayersBoundLongContextMemory) {
   const int64_t context = 32768, chunk = 256;
   const size_t row = 2 * 256 * 2 * sizeof(float) + sizeof(int64_t);  // K + V of 2 kv heads × 256, position
   const size_t bytes = kv_cache_bytes_for_context(plan, context, chunk);
+  RecordProperty("kv_bytes_32k", std::to_string(bytes));
   // 4 full producers (4, 9, 14, 19) keep every position; 16 sliding producers keep a window-sized ring.
   EXPECT_GE(bytes, 4 * size_t(context) * row);
   EXPECT_LE(bytes, 4 * size_t(context) * row + 16 * size_t(512 + chunk) * row * 2);
