@@ -331,6 +331,48 @@ TEST(Gemma4KVCache, LongContextSkipsSharedLayersAndBoundsSlidingLayers) {
   EXPECT_LE(test::max_abs_diff(chunked.f32(), reference.f32(), size_t(reference.numel())), 1e-4f);
 }
 
+// Everything at once (MoE, k_eq_v full layers whose K/V a consumer reads, PLE, double-wide MLP, "vision"),
+// which no single fixture combines: prompt chunks and batching must not change the logits.
+TEST(Gemma4KVCache, CombinedFeaturesAreChunkAndBatchInvariant) {
+  REQUIRE_FIXTURE("gemma4_moe");
+  auto config = fixture_config("gemma4_moe");
+  config["num_hidden_layers"] = 8;
+  config["layer_types"] = {"sliding_attention", "full_attention", "sliding_attention", "sliding_attention",
+                           "full_attention", "sliding_attention", "sliding_attention", "full_attention"};
+  config.erase("per_layer_config");
+  config["global_head_dim"] = 32;
+  config["num_global_key_value_heads"] = 1;
+  config["num_kv_shared_layers"] = 3;
+  config["use_double_wide_mlp"] = true;
+  config["hidden_size_per_layer_input"] = 8;
+  config["vocab_size_per_layer_input"] = 512;
+  config["use_bidirectional_attention"] = "vision";
+  auto model = synthetic(config, "combined");
+  const auto& plan = model->plan();
+  EXPECT_EQ(plan.layers[7].attention.kv_owner, 4);
+  EXPECT_TRUE(plan.layers[7].attention.k_eq_v);
+  EXPECT_EQ(plan.layers[5].attention.kv_owner, 3);
+  std::mt19937 rng(11);
+  std::vector<int32_t> a(90), b(37);
+  for (auto& id : a) id = int32_t(3 + rng() % 509);
+  for (auto& id : b) id = int32_t(3 + rng() % 509);
+  auto run = [&](const std::vector<int32_t>& ids, int64_t chunk) {
+    KVCache cache = model->new_cache(chunk);
+    ForwardRequest req{ids, &cache, true};
+    Tensor t = model->forward(std::span(&req, 1));
+    return std::vector<float>(t.f32(), t.f32() + t.numel());
+  };
+  const auto whole_a = run(a, 90), whole_b = run(b, 37);
+  const auto chunked_a = run(a, 6);
+  EXPECT_LE(test::max_abs_diff(whole_a.data(), chunked_a.data(), whole_a.size()), 1e-4f);
+  KVCache cache_a = model->new_cache(16), cache_b = model->new_cache(16);
+  ForwardRequest batch[2] = {{a, &cache_a, true}, {b, &cache_b, true}};
+  Tensor both = model->forward(std::span(batch, 2));
+  ASSERT_EQ(size_t(both.numel()), whole_a.size() + whole_b.size());
+  EXPECT_LE(test::max_abs_diff(both.f32(), whole_a.data(), whole_a.size()), 1e-4f);
+  EXPECT_LE(test::max_abs_diff(both.f32() + whole_a.size(), whole_b.data(), whole_b.size()), 1e-4f);
+}
+
 // E2B's published structure (35 layers S,S,S,S,F ×7, 20 shared layers, window 512, kv heads 1, head dims
 // 256 / 512) with small hidden sizes: sliding consumers read layer 13, full consumers layer 14, and the KV
 // memory at a 32K context is what only the 15 owners need.
