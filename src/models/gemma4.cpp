@@ -156,6 +156,7 @@ class Gemma4Transformer : public Transformer {
   int32_t pad_;
 };
 
+// Whether every one of the trailing `shared` layers has an earlier non-shared layer of its type to read.
 bool sharing_is_valid(const std::vector<std::string>& types, int shared) {
   const int first_shared = int(types.size()) - shared;
   if (shared < 0 || first_shared <= 0) return false;
