@@ -7,6 +7,10 @@
 #include "models/layer_plan.h"
 
 namespace glint {
+namespace {
+// Position given to a slot a rollback dropped: no query can see it until an append reuses the slot.
+constexpr int64_t kDroppedPosition = INT64_MAX / 2;
+}  // namespace
 
 LayerKVCache::LayerKVCache(int n_kv_heads, int head_dim, int64_t ring_capacity)
     : row_elems_(int64_t(n_kv_heads) * head_dim), ring_capacity_(ring_capacity) {
@@ -49,13 +53,22 @@ void LayerKVCache::truncate(int64_t length) {
   }
   // Slots stay in the view (valid ones are not a prefix of a wrapped ring); dropped ones get a position no
   // query can see until an append reuses them.
+  // Slots an earlier rollback dropped (and no append reused) are not counted again: the write index was
+  // already rewound over them.
   int64_t dropped = 0;
   for (int64_t i = 0; i < rows_; ++i)
-    if (positions_[size_t(i)] >= length) {
-      positions_[size_t(i)] = INT64_MAX / 2;
+    if (positions_[size_t(i)] >= length && positions_[size_t(i)] != kDroppedPosition) {
+      positions_[size_t(i)] = kDroppedPosition;
       ++dropped;
     }
   next_ = (next_ - dropped % ring_capacity_ + ring_capacity_) % ring_capacity_;
+}
+
+bool LayerKVCache::keeps_window_after_truncate(int64_t length, int64_t chunk_tokens) const {
+  if (ring_capacity_ == 0 || rows_ < ring_capacity_) return true;  // nothing forgotten yet
+  int64_t oldest = kDroppedPosition;
+  for (int64_t i = 0; i < rows_; ++i) oldest = std::min(oldest, positions_[size_t(i)]);
+  return oldest <= std::max<int64_t>(0, length - (ring_capacity_ - chunk_tokens));
 }
 
 KVCache::KVCache(const ModelPlan& plan, int64_t chunk_tokens) : chunk_tokens_(chunk_tokens) {
@@ -94,6 +107,9 @@ bool KVCache::rollback_to(int64_t length) {
   GLINT_CHECK(length >= 0, "rollback to a negative length");
   if (length >= length_) return length == length_;
   if (length_ - length > chunk_tokens_) return false;
+  // Rollbacks in a row can together reach back further than one chunk.
+  for (auto& l : layers_)
+    if (l && !l->keeps_window_after_truncate(length, chunk_tokens_)) return false;
   for (auto& l : layers_)
     if (l) l->truncate(length);
   length_ = length;

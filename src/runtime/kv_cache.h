@@ -25,6 +25,9 @@ class LayerKVCache {
   // Drops positions >= length. Rows are appended in position order, so those are the newest rows; a ring
   // rewinds its write index over them so that later appends reuse their slots first.
   void truncate(int64_t length);
+  // Whether, after truncate(length), the ring still holds the window of a query at `length`: the
+  // `ring_capacity − chunk_tokens` positions before it (a ring forgets its oldest rows as it turns).
+  bool keeps_window_after_truncate(int64_t length, int64_t chunk_tokens) const;
 
  private:
   int64_t row_elems_;
