@@ -190,6 +190,15 @@ std::unique_ptr<Transformer> build_gemma3n(const ModelConfig& c, WeightLoader& l
     for (int i = 0; i < checkpoint_layers; ++i) kept.push_back(i);
   }
   const int layers = int(kept.size());
+  if (!options.matformer_slice.empty()) {
+    // glint info shows the slice in the header line: which checkpoint layers were dropped.
+    std::string skipped;
+    for (int i = 0; i < checkpoint_layers; ++i)
+      if (std::find(kept.begin(), kept.end(), i) == kept.end())
+        skipped += (skipped.empty() ? "" : ",") + std::to_string(i);
+    plan.architecture += ", MatFormer slice: " + std::to_string(layers) + " of " + std::to_string(checkpoint_layers) +
+                         " layers" + (skipped.empty() ? "" : " (skipped " + skipped + ")");
+  }
 
   // Producer of each kept layer: itself, or for a consumer the last kept non-consumer of its type.
   std::vector<int> owner(static_cast<size_t>(layers));
