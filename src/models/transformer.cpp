@@ -338,6 +338,8 @@ size_t Transformer::active_weight_bytes_per_token() const {
     }
   }
   total += weights_.ple_model_projection.nbytes();
+  // Model-level family tensors (Gemma 3n AltUp projections) run on every token.
+  for (auto& [_, t] : weights_.extra) add(t);
   return total;
 }
 
