@@ -123,6 +123,8 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     GLINT_CHECK(j.contains("weight_map") && j["weight_map"].is_object(), index.string(), " has no weight_map");
     std::set<std::string> shards;
     for (auto& [name, shard] : j["weight_map"].items()) {
+      GLINT_CHECK(shard.is_string(), index.string(), ": weight_map entry for tensor '", name,
+                  "' is not a file name (", shard.dump(), ")");
       shards.insert(shard.get<std::string>());
       expected_location[name] = shard.get<std::string>();
     }
