@@ -38,7 +38,14 @@ std::unique_ptr<Transformer> load_model(const std::string& dir, const LoadOption
   }
   Checkpoint checkpoint = Checkpoint::open(dir);
   WeightLoader loader(checkpoint);
-  auto model = it->second(config, loader, options);
+  std::unique_ptr<Transformer> model;
+  try {
+    model = it->second(config, loader, options);
+  } catch (const Error&) {
+    // A builder that trips over a missing or misshapen tensor: the loader's list names the cause.
+    if (loader.has_problems()) loader.finish();
+    throw;
+  }
   loader.finish();
   return model;
 }

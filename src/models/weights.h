@@ -78,6 +78,8 @@ class WeightLoader {
   // Throws one error listing every problem seen; tensors outside the text model (vision, audio towers)
   // are not "unexpected".
   void finish() const;
+  // Whether a requested tensor was missing, misshapen or of an unusable dtype so far.
+  bool has_problems() const { return !problems_.empty(); }
 
  private:
   Tensor fetch(const std::string& full_name, const std::vector<int64_t>& shape, bool as_f32);
