@@ -75,13 +75,16 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
       info.shape = entry.at("shape").get<std::vector<int64_t>>();
       auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
       GLINT_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1], "bad data_offsets");
-      uint64_t numel = 1;
+      uint64_t numel = 1, nbytes = 0;
+      bool overflow = false;  // a wrapped-around size could otherwise match the offsets
       for (int64_t d : info.shape) {
         GLINT_CHECK(d >= 0, "negative dimension");
-        numel *= uint64_t(d);
+        overflow |= __builtin_mul_overflow(numel, uint64_t(d), &numel);
       }
-      GLINT_CHECK(offsets[1] - offsets[0] == numel * dtype_size(info.dtype), "has ", offsets[1] - offsets[0],
-                  " bytes but its shape and dtype need ", numel * dtype_size(info.dtype));
+      overflow |= __builtin_mul_overflow(numel, uint64_t(dtype_size(info.dtype)), &nbytes);
+      GLINT_CHECK(!overflow, "has a shape too large to address");
+      GLINT_CHECK(offsets[1] - offsets[0] == nbytes, "has ", offsets[1] - offsets[0],
+                  " bytes but its shape and dtype need ", nbytes);
       GLINT_CHECK(offsets[1] <= data_size, "ends at byte ", offsets[1], " of the data section, which has only ",
                   data_size, " bytes (file truncated?)");
       GLINT_CHECK(info.shape.size() <= size_t(Tensor::kMaxDims), "has ", info.shape.size(), " dimensions");
