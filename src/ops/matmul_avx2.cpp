@@ -93,8 +93,8 @@ void row_dots(const float* x, int64_t k, const void* row, float* y, int64_t ldy,
   }
 }
 
-// COLS weight rows × ROWS input rows of dot products; the next group of weight rows is prefetched while this one
-// is consumed (reading rows side by side would otherwise restart the hardware prefetcher on every group).
+// COLS weight rows × ROWS input rows of dot products; a later group of weight rows (next_rows) is prefetched into
+// L2 while this one is consumed (reading rows side by side would otherwise restart the hardware prefetcher on every group).
 template <WeightType T, int ROWS, int COLS>
 void tile_dots(const float* x, int64_t k, const void* const* rows, const void* const* next_rows, float* y,
                int64_t ldy, bool accumulate) {
@@ -109,7 +109,7 @@ void tile_dots(const float* x, int64_t k, const void* const* rows, const void* c
     if ((i * kElem & 63) == 0) {
 #pragma GCC unroll 4
       for (int c = 0; c < COLS; ++c)
-        _mm_prefetch(static_cast<const char*>(next_rows[c]) + i * kElem + 64 * 4, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(next_rows[c]) + i * kElem + 64 * 4, _MM_HINT_T1);
     }
     __m256 wv[COLS];
 #pragma GCC unroll 4
@@ -151,13 +151,14 @@ void matvec_typed(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0
     return;
   }
   constexpr int kCols = 4;  // 2×4 accumulators + 4 weights + 1 input of the 16 registers
+  constexpr int64_t kAhead = 2 * kCols;  // prefetch distance, as in the AVX-512 file
   int64_t j = n0;
   for (; j + kCols <= n1; j += kCols) {
     const void* rows[kCols];
     const void* next[kCols];
     for (int c = 0; c < kCols; ++c) {
       rows[c] = weight_row<T>(w, j + c);
-      next[c] = weight_row<T>(w, j + kCols + c < n1 ? j + kCols + c : j + c);
+      next[c] = weight_row<T>(w, j + kAhead + c < n1 ? j + kAhead + c : j + c);
     }
     int64_t r = 0;
     for (; r + 2 <= m; r += 2) tile_dots<T, 2, kCols>(x + r * k, k, rows, next, y + r * ldy + j, ldy, accumulate);

@@ -81,8 +81,8 @@ void row_dots(const float* x, int64_t k, const void* row, float* y, int64_t ldy,
 }
 
 // Several input rows: COLS weight rows × ROWS input rows of dot products, 8 loads per 16 FMAs. Reading COLS rows
-// side by side would restart the hardware prefetcher on every group, so the group after this one (next_rows) is
-// prefetched as this one is consumed, one cache line per row every 64 bytes of weights.
+// side by side would restart the hardware prefetcher on every group, so a later group (next_rows) is prefetched
+// into L2 as this one is consumed, one cache line per row every 64 bytes of weights.
 template <WeightType T, int ROWS, int COLS>
 void tile_dots(const float* x, int64_t k, const void* const* rows, const void* const* next_rows, float* y,
                int64_t ldy, bool accumulate) {
@@ -97,7 +97,7 @@ void tile_dots(const float* x, int64_t k, const void* const* rows, const void* c
     if (kElem == 4 || (i & 31) == 0) {
 #pragma GCC unroll 4
       for (int c = 0; c < COLS; ++c)
-        _mm_prefetch(static_cast<const char*>(next_rows[c]) + i * kElem + 64 * 4, _MM_HINT_T0);
+        _mm_prefetch(static_cast<const char*>(next_rows[c]) + i * kElem + 64 * 4, _MM_HINT_T1);
     }
     __m512 wv[COLS];
 #pragma GCC unroll 4
@@ -139,13 +139,16 @@ void matvec_typed(const float* x, int64_t m, int64_t k, WeightView w, int64_t n0
     return;
   }
   constexpr int kCols = 4;
+  // Prefetch into L2 two groups ahead: measured 1.45x faster at m = 4, k = 2560 than into L1 one group ahead
+  // (L1 prefetches tie up the few L1 miss buffers; the L1 streamer then fetches from L2).
+  constexpr int64_t kAhead = 2 * kCols;
   int64_t j = n0;
   for (; j + kCols <= n1; j += kCols) {
     const void* rows[kCols];
     const void* next[kCols];
     for (int c = 0; c < kCols; ++c) {
       rows[c] = weight_row<T>(w, j + c);
-      next[c] = weight_row<T>(w, j + kCols + c < n1 ? j + kCols + c : j + c);
+      next[c] = weight_row<T>(w, j + kAhead + c < n1 ? j + kAhead + c : j + c);
     }
     // Groups of four input rows; the weight rows are in L1 after the first group.
     int64_t r = 0;
