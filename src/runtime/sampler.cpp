@@ -68,6 +68,9 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     probs[i] = work_[size_t(order_[i])] == neg_inf ? 0.0 : std::exp(double(work_[size_t(order_[i])] - max_logit));
     total += probs[i];
   }
+  // As torch.multinomial does, refuse a distribution that does not exist (every logit masked, NaN or +inf).
+  GLINT_CHECK(total > 0 && std::isfinite(total), "sampling: the logits give no valid distribution (all -inf, or "
+              "NaN/+inf present)");
   for (auto& p : probs) p /= total;
   if (options_.top_p < 1.0f) {
     // Smallest prefix whose mass reaches top_p (always at least one token).
