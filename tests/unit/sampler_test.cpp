@@ -239,6 +239,19 @@ TEST(Sampler, MaskedLogitsAreNeverDrawn) {
   EXPECT_EQ(support(make(3, 0, 0.99f, 0, 1), logits), (std::set<int32_t>{1, 3}));
 }
 
+TEST(Sampler, LogitsWithoutADistributionAreAnErrorNotAGuess) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  Sampler sampler(make(1, 0, 1, 0, 1));
+  EXPECT_THROW(sampler.sample(std::vector<float>{ninf, ninf, ninf}, {}), Error);
+  EXPECT_THROW(sampler.sample(std::vector<float>{0.0f, std::nanf(""), 1.0f}, {}), Error);
+  EXPECT_THROW(sampler.sample(std::vector<float>{0.0f, INFINITY, 1.0f}, {}), Error);
+  Sampler top_k(make(1, 2, 0.9f, 0.1f, 1));
+  EXPECT_THROW(top_k.sample(std::vector<float>{ninf, ninf, ninf}, {}), Error);
+  // Greedy still picks the first maximum of whatever it is given.
+  Sampler greedy(SamplingOptions{});
+  EXPECT_EQ(greedy.sample(std::vector<float>{ninf, ninf, ninf}, {}), 0);
+}
+
 TEST(Sampler, InvalidOptionsAreRejectedWithTheirName) {
   auto message_of = [](SamplingOptions o) -> std::string {
     try {
