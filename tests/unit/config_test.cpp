@@ -225,3 +225,48 @@ TEST(LayerTypes, Gemma4ForcesTheLastLayerFull) {
 
 }  // namespace
 }  // namespace glint
+
+namespace glint {
+namespace {
+
+TEST(ConfigHelpers, RopeParametersPerLayerTypeFlatOrLegacy) {
+  const json per_type = {{"full_attention", {{"rope_type", "linear"}, {"factor", 8.0}, {"rope_theta", 1e6}}},
+                         {"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}}}};
+  const ModelConfig a = text_config({{"rope_parameters", per_type}});
+  EXPECT_EQ(rope_parameters_for(a, "full_attention"), per_type["full_attention"]);
+  EXPECT_EQ(rope_parameters_for(a, "sliding_attention"), per_type["sliding_attention"]);
+  // One dict for every layer type (Llama 4).
+  const json flat = {{"rope_type", "llama3"}, {"rope_theta", 5e5}, {"factor", 16.0}};
+  const ModelConfig b = text_config({{"rope_parameters", flat}});
+  EXPECT_EQ(rope_parameters_for(b, "chunked_attention"), flat);
+  // Legacy keys: rope_theta plus a rope_scaling dict merged in.
+  const ModelConfig c = text_config({{"rope_theta", 1e6}, {"rope_scaling", {{"rope_type", "linear"}, {"factor", 8.0}}}});
+  const json legacy = rope_parameters_for(c, "full_attention");
+  EXPECT_EQ(legacy["rope_type"], "linear");
+  EXPECT_EQ(legacy["factor"], 8.0);
+  EXPECT_EQ(legacy["rope_theta"], 1e6);
+  // Nothing at all: default rotation with theta 10000.
+  const json none = rope_parameters_for(text_config({}), "full_attention");
+  EXPECT_EQ(none["rope_type"], "default");
+  EXPECT_EQ(none["rope_theta"], 10000.0);
+}
+
+TEST(ConfigHelpers, ActivationAndTiedEmbeddings) {
+  EXPECT_EQ(read_activation(text_config({{"hidden_activation", "gelu_pytorch_tanh"}}), "silu"),
+            ops::Activation::GeluTanh);
+  EXPECT_EQ(read_activation(text_config({{"hidden_act", "silu"}}), "gelu_pytorch_tanh"), ops::Activation::Silu);
+  EXPECT_EQ(read_activation(text_config({}), "silu"), ops::Activation::Silu);
+  const std::string m = message_of([] { read_activation(text_config({{"hidden_act", "relu2"}}), "silu"); });
+  EXPECT_MENTIONS(m, "'relu2'");
+  EXPECT_MENTIONS(m, "config.json");
+  // The wrapper's tie_word_embeddings wins over the text config's.
+  const ModelConfig wrapped = model_config_from_json(
+      {{"model_type", "gemma3"}, {"tie_word_embeddings", false}, {"text_config", {{"tie_word_embeddings", true}}}},
+      "/w");
+  EXPECT_FALSE(read_tie_embeddings(wrapped, true));
+  EXPECT_TRUE(read_tie_embeddings(text_config({}), true));
+  EXPECT_FALSE(read_tie_embeddings(text_config({{"tie_word_embeddings", false}}), true));
+}
+
+}  // namespace
+}  // namespace glint
