@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <numeric>
 #include <random>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
@@ -594,3 +596,76 @@ TEST(Embedding, ScalesRowsAndNamesAnOutOfRangeId) {
 
 }  // namespace
 }  // namespace glint::ops
+
+// ---------------------------------------------------------------------------------------------------
+// 16-bit float conversions (core/dtype.h) that every BF16/F16 weight goes through
+
+namespace glint {
+namespace {
+
+TEST(HalfFloats, F16DecodeMatchesTheCompilersFloat16ForEveryBitPattern) {
+  for (uint32_t bits = 0; bits < 65536; ++bits) {
+    _Float16 h;
+    const uint16_t b = uint16_t(bits);
+    std::memcpy(&h, &b, 2);
+    const float expected = float(h);
+    const float got = f16_to_f32(b);
+    if (std::isnan(expected)) {
+      ASSERT_TRUE(std::isnan(got)) << std::hex << bits;
+      // And back: NaN stays NaN.
+      ASSERT_EQ(f32_to_f16(got) & 0x7c00, 0x7c00) << std::hex << bits;
+      ASSERT_NE(f32_to_f16(got) & 0x3ff, 0) << std::hex << bits;
+      continue;
+    }
+    ASSERT_EQ(got, expected) << std::hex << bits;
+    ASSERT_EQ(std::signbit(got), std::signbit(expected)) << std::hex << bits;
+    ASSERT_EQ(f32_to_f16(got), b) << std::hex << bits;  // exact round trip
+  }
+}
+
+TEST(HalfFloats, F16EncodeRoundsToNearestEvenLikeTheCompiler) {
+  std::mt19937 rng(77);
+  std::uniform_int_distribution<uint32_t> any;
+  auto check = [](float f) {
+    const _Float16 h = static_cast<_Float16>(f);
+    uint16_t expected;
+    std::memcpy(&expected, &h, 2);
+    if (std::isnan(f)) return;
+    ASSERT_EQ(f32_to_f16(f), expected) << f;
+  };
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t u = any(rng);
+    // Bias towards the interesting range (subnormal to overflow of f16): exponents 100..145.
+    if (i % 2) u = (u & 0x807fffffu) | ((100u + u % 46u) << 23);
+    float f;
+    std::memcpy(&f, &u, 4);
+    check(f);
+  }
+  // Halfway cases at both ends and around subnormals, overflow, infinities.
+  for (float f : {65504.0f, 65519.99f, 65520.0f, 1e10f, -1e10f, INFINITY, -INFINITY, 0.0f, -0.0f,
+                  5.960464477539063e-08f, 2.9802322387695312e-08f, 2.98023259e-08f, 8.940696716308594e-08f,
+                  6.103515625e-05f, 6.1035152e-05f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048})
+    check(f);
+}
+
+TEST(HalfFloats, Bf16RoundsToNearestEvenAndKeepsNaN) {
+  EXPECT_EQ(f32_to_bf16(1.0f), 0x3f80);
+  float f;
+  uint32_t u = 0x3f808000u;  // exactly halfway between 0x3f80 and 0x3f81: to even
+  std::memcpy(&f, &u, 4);
+  EXPECT_EQ(f32_to_bf16(f), 0x3f80);
+  u = 0x3f818000u;  // halfway, odd below: rounds up
+  std::memcpy(&f, &u, 4);
+  EXPECT_EQ(f32_to_bf16(f), 0x3f82);
+  u = 0x3f808001u;
+  std::memcpy(&f, &u, 4);
+  EXPECT_EQ(f32_to_bf16(f), 0x3f81);
+  EXPECT_TRUE(std::isnan(bf16_to_f32(f32_to_bf16(std::nanf("")))));
+  EXPECT_EQ(f32_to_bf16(3.4e38f), 0x7f80);  // rounds up to infinity, as torch
+  EXPECT_EQ(round_to_bf16(50.596443f), 50.5f);  // √2560 as Gemma 3 4B's embed scale
+  EXPECT_EQ(round_to_dtype(34.0f, DType::F16), 34.0f);
+  EXPECT_EQ(round_to_dtype(0.1f, DType::F32), 0.1f);
+}
+
+}  // namespace
+}  // namespace glint
