@@ -30,19 +30,8 @@ std::unique_ptr<Transformer> build_gemma3(const ModelConfig& c, WeightLoader& lo
   GLINT_CHECK(heads % kv_heads == 0, c.dir, "/config.json: num_attention_heads ", heads,
               " is not a multiple of num_key_value_heads ", kv_heads);
 
-  // Two RoPE tables: sliding layers (local base, never scaled) and full layers (global base, scaled).
-  nlohmann::json sliding_rope, full_rope;
-  if (c.has("rope_parameters") && c.text["rope_parameters"].contains("sliding_attention")) {
-    sliding_rope = rope_parameters_for(c, "sliding_attention");
-    full_rope = rope_parameters_for(c, "full_attention");
-  } else {
-    sliding_rope = {{"rope_type", "default"}, {"rope_theta", c.get<double>("rope_local_base_freq", 10000.0)}};
-    full_rope = {{"rope_type", "default"}, {"rope_theta", c.get<double>("rope_theta", 1000000.0)}};
-    if (c.has("rope_scaling") && c.text["rope_scaling"].is_object())
-      for (auto& [k, v] : c.text["rope_scaling"].items()) full_rope[k] = v;
-  }
-  plan.ropes.push_back(ops::make_rope_table(sliding_rope, head_dim, max_positions, ops::RopeStyle::RotateHalf));
-  plan.ropes.push_back(ops::make_rope_table(full_rope, head_dim, max_positions, ops::RopeStyle::RotateHalf));
+  // rope 0: sliding layers; rope 1: full layers.
+  add_gemma_rope_tables(c, head_dim, max_positions, plan);
 
   const auto types = read_layer_types(c, layers, 6);
   for (int i = 0; i < layers; ++i) {

@@ -218,19 +218,8 @@ std::unique_ptr<Transformer> build_gemma3n(const ModelConfig& c, WeightLoader& l
                 " produces one");
   }
 
-  // Two RoPE tables: sliding layers (local base) and full layers (global base, legacy rope_scaling).
-  nlohmann::json sliding_rope, full_rope;
-  if (c.has("rope_parameters") && c.text["rope_parameters"].contains("sliding_attention")) {
-    sliding_rope = rope_parameters_for(c, "sliding_attention");
-    full_rope = rope_parameters_for(c, "full_attention");
-  } else {
-    sliding_rope = {{"rope_type", "default"}, {"rope_theta", c.get<double>("rope_local_base_freq", 10000.0)}};
-    full_rope = {{"rope_type", "default"}, {"rope_theta", c.get<double>("rope_theta", 1000000.0)}};
-    if (c.has("rope_scaling") && c.text["rope_scaling"].is_object())
-      for (auto& [k, v] : c.text["rope_scaling"].items()) full_rope[k] = v;
-  }
-  plan.ropes.push_back(ops::make_rope_table(sliding_rope, head_dim, max_positions, ops::RopeStyle::RotateHalf));
-  plan.ropes.push_back(ops::make_rope_table(full_rope, head_dim, max_positions, ops::RopeStyle::RotateHalf));
+  // rope 0: sliding layers; rope 1: full layers.
+  add_gemma_rope_tables(c, head_dim, max_positions, plan);
 
   for (int k = 0; k < layers; ++k) {
     const int orig = kept[size_t(k)];

@@ -105,6 +105,21 @@ nlohmann::json rope_parameters_for(const ModelConfig& config, const std::string&
   return params;
 }
 
+void add_gemma_rope_tables(const ModelConfig& c, int head_dim, int64_t max_positions, ModelPlan& plan) {
+  nlohmann::json sliding_rope, full_rope;
+  if (c.has("rope_parameters") && c.text["rope_parameters"].contains("sliding_attention")) {
+    sliding_rope = rope_parameters_for(c, "sliding_attention");
+    full_rope = rope_parameters_for(c, "full_attention");
+  } else {
+    sliding_rope = {{"rope_type", "default"}, {"rope_theta", c.get<double>("rope_local_base_freq", 10000.0)}};
+    full_rope = {{"rope_type", "default"}, {"rope_theta", c.get<double>("rope_theta", 1000000.0)}};
+    if (c.has("rope_scaling") && c.text["rope_scaling"].is_object())
+      for (auto& [k, v] : c.text["rope_scaling"].items()) full_rope[k] = v;
+  }
+  plan.ropes.push_back(ops::make_rope_table(sliding_rope, head_dim, max_positions, ops::RopeStyle::RotateHalf));
+  plan.ropes.push_back(ops::make_rope_table(full_rope, head_dim, max_positions, ops::RopeStyle::RotateHalf));
+}
+
 ops::Activation read_activation(const ModelConfig& config, const char* fallback) {
   std::string name = config.get<std::string>("hidden_activation", config.get<std::string>("hidden_act", fallback));
   if (name == "gelu_pytorch_tanh" || name == "gelu_tanh" || name == "gelu_new") return ops::Activation::GeluTanh;
