@@ -1,0 +1,50 @@
+// Attention on the GPU, reading K/V in place from the device KV cache.
+//
+// Cache layout (one array for K and one for V per layer): [slots, capacity, n_kv_heads, head_dim] of the cache
+// dtype (F32 or BF16). Sequence `slot` keeps the K/V of its position p in row p % capacity: full-attention layers
+// have capacity >= the longest context, windowed layers a ring (capacity >= window - 1 + the longest chunk).
+// Queries and outputs: [tokens, n_heads, head_dim] of the same dtype as the cache.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "ops/attention.h"
+
+namespace glint::ops::cuda {
+
+struct AttentionShape {
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  float scale = 1.0f;
+  float softcap = 0.0f;  // 0: none; else scores = softcap · tanh(scores / softcap) after scaling
+  MaskKind mask = MaskKind::Causal;
+  int64_t window = 0;  // Sliding: keys in (p − window, p]; Chunked: keys in [⌊p / window⌋·window, p]
+  DType dtype = DType::BF16;  // of queries, cache and output: F32 or BF16
+};
+
+struct CacheView {
+  const void* k = nullptr;
+  const void* v = nullptr;
+  int64_t capacity = 0;  // rows per slot
+};
+
+// Prefill: `tokens` queries of the sequence in `slot`, at positions first_position .. first_position+tokens-1,
+// whose K/V rows are already in the cache. Flash-attention style (tiles of queries against tiles of keys, online
+// softmax, tensor cores for BF16).
+void attention_prefill(const AttentionShape& shape, const void* q, int64_t tokens, int64_t first_position,
+                       const CacheView& cache, int slot, void* out, cudaStream_t stream);
+
+// Decode: one query per sequence; row b belongs to slot slots[b] at position positions[b] (device arrays).
+// Keys are split over blocks (flash decoding) and the partial results combined. The launch shape depends only on
+// (shape, batch, cache.capacity), never on the positions, so the launch can be captured in a CUDA graph and
+// replayed as the positions advance. `workspace` holds decode_workspace_bytes(...) bytes.
+size_t decode_workspace_bytes(const AttentionShape& shape, int batch, int64_t capacity);
+void attention_decode(const AttentionShape& shape, const void* q, int batch, const int32_t* slots,
+                      const int32_t* positions, const CacheView& cache, void* out, void* workspace,
+                      cudaStream_t stream);
+
+}  // namespace glint::ops::cuda
