@@ -1,0 +1,46 @@
+// Linear layers on the GPU: y = x · Wᵀ with W [out, in] row-major as checkpoints store it.
+// Few rows (decode, up to kMaxGemvRows) take a GEMV kernel that streams W once with 16-byte loads; more rows go
+// through cuBLASLt. Results are float; inputs are F32 or BF16 (x and W of the same dtype).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "core/cuda_runtime.h"
+#include "core/dtype.h"
+#include "ops/activation.h"
+
+namespace glint::ops::cuda {
+
+constexpr int64_t kMaxGemvRows = 8;
+
+class Linear {
+ public:
+  explicit Linear(const glint::cuda::Context& context) : context_(context) {}
+  ~Linear();
+  Linear(const Linear&) = delete;
+  Linear& operator=(const Linear&) = delete;
+
+  // y [rows, out] = x [rows, in] · Wᵀ.
+  void run(const void* x, int64_t rows, const void* w, int64_t out_features, int64_t in_features, DType dtype,
+           float* y, cudaStream_t stream);
+  // out [rows, width] (dtype) = act(x · Gᵀ) ⊙ (x · Uᵀ) with W = [G; U] ([2·width, in]). `scratch` holds
+  // rows · 2 · width floats (used above kMaxGemvRows rows, where the product and the activation are two steps).
+  void run_gated(const void* x, int64_t rows, const void* w, int64_t width, int64_t in_features, Activation act,
+                 DType dtype, void* out, float* scratch, cudaStream_t stream);
+
+  // Forces cuBLASLt for every size (benchmarks compare the paths).
+  void set_force_blas(bool force) { force_blas_ = force; }
+
+ private:
+  struct Plan;
+  void run_blas(const void* x, int64_t rows, const void* w, int64_t out_features, int64_t in_features, DType dtype,
+                float* y, cudaStream_t stream);
+  const glint::cuda::Context& context_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int>, Plan*> plans_;
+  bool force_blas_ = false;
+};
+
+}  // namespace glint::ops::cuda

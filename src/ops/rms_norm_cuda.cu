@@ -1,0 +1,89 @@
+#include "core/cuda_runtime.h"
+#include "ops/cuda_common.cuh"
+#include "ops/cuda_ops.h"
+
+namespace glint::ops::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ float norm_factor(float sum_squares, int64_t d, float eps) {
+  return rsqrtf(sum_squares / float(d) + eps);
+}
+
+__device__ __forceinline__ float apply_weight(float normed, const float* weight, int64_t i, NormKind kind) {
+  switch (kind) {
+    case NormKind::Rms: return normed * weight[i];
+    case NormKind::RmsPlusOne: return normed * (1.0f + weight[i]);
+    default: return normed;
+  }
+}
+
+template <typename T>
+__global__ void rms_norm_kernel(const float* x, int64_t d, const float* weight, NormKind kind, float eps, T* out) {
+  __shared__ float scratch[32];
+  const float* row = x + int64_t(blockIdx.x) * d;
+  T* o = out + int64_t(blockIdx.x) * d;
+  float inv = 1.0f;
+  if (kind != NormKind::None) {
+    float ss = 0;
+    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss += row[i] * row[i];
+    inv = norm_factor(block_sum(ss, scratch), d, eps);
+  }
+  for (int64_t i = threadIdx.x; i < d; i += blockDim.x) o[i] = from_float<T>(apply_weight(row[i] * inv, weight, i, kind));
+}
+
+template <typename T>
+__global__ void residual_norm_kernel(float* h, const float* block, int64_t d, const float* post_weight,
+                                     NormKind post_kind, const float* next_weight, NormKind next_kind, float eps,
+                                     T* out) {
+  __shared__ float scratch[32];
+  float* hr = h + int64_t(blockIdx.x) * d;
+  const float* br = block + int64_t(blockIdx.x) * d;
+  float post_inv = 1.0f;
+  if (post_kind != NormKind::None) {
+    float ss = 0;
+    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss += br[i] * br[i];
+    post_inv = norm_factor(block_sum(ss, scratch), d, eps);
+  }
+  float ss = 0;
+  for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
+    const float v = hr[i] + apply_weight(br[i] * post_inv, post_weight, i, post_kind);
+    hr[i] = v;
+    ss += v * v;
+  }
+  if (out == nullptr) return;
+  float inv = 1.0f;
+  if (next_kind != NormKind::None) inv = norm_factor(block_sum(ss, scratch), d, eps);
+  T* o = out + int64_t(blockIdx.x) * d;
+  // Each thread reads back only the elements it wrote, so no barrier is needed before this loop.
+  for (int64_t i = threadIdx.x; i < d; i += blockDim.x) o[i] = from_float<T>(apply_weight(hr[i] * inv, next_weight, i, next_kind));
+}
+
+}  // namespace
+
+void rms_norm(const float* x, int64_t rows, int64_t d, const float* weight, NormKind kind, float eps, void* out,
+              DType dtype, cudaStream_t stream) {
+  if (rows == 0) return;
+  GLINT_CHECK(weight || kind == NormKind::None || kind == NormKind::RmsNoWeight, "CUDA rms_norm: missing weight");
+  if (dtype == DType::BF16)
+    rms_norm_kernel<<<unsigned(rows), kThreads, 0, stream>>>(x, d, weight, kind, eps, static_cast<bf16*>(out));
+  else
+    rms_norm_kernel<<<unsigned(rows), kThreads, 0, stream>>>(x, d, weight, kind, eps, static_cast<float*>(out));
+  GLINT_CUDA_LAUNCHED();
+}
+
+void residual_norm(float* h, const float* block, int64_t rows, int64_t d, const float* post_weight, NormKind post_kind,
+                   const float* next_weight, NormKind next_kind, float eps, void* out, DType dtype,
+                   cudaStream_t stream) {
+  if (rows == 0) return;
+  if (dtype == DType::BF16)
+    residual_norm_kernel<<<unsigned(rows), kThreads, 0, stream>>>(h, block, d, post_weight, post_kind, next_weight,
+                                                                   next_kind, eps, static_cast<bf16*>(out));
+  else
+    residual_norm_kernel<<<unsigned(rows), kThreads, 0, stream>>>(h, block, d, post_weight, post_kind, next_weight,
+                                                                   next_kind, eps, static_cast<float*>(out));
+  GLINT_CUDA_LAUNCHED();
+}
+
+}  // namespace glint::ops::cuda
