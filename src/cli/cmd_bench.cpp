@@ -11,6 +11,10 @@
 #include "cli/common.h"
 #include "core/thread_pool.h"
 #include "ops/matmul.h"
+#ifdef GLINT_HAVE_CUDA
+#include "core/cuda_runtime.h"
+#include "ops/matmul_cuda.h"
+#endif
 
 namespace glint::cli {
 namespace {
@@ -82,6 +86,126 @@ struct Row {
   std::string limit;
 };
 
+void print_rows(const std::vector<Row>& rows) {
+  std::printf("\n%-22s %12s %10s\n", "", "tokens/s", "fraction");
+  for (const auto& r : rows)
+    std::printf("%-22s %12.1f %9.1f%%  %s\n", r.what.c_str(), r.tokens_per_second, 100 * r.fraction, r.limit.c_str());
+}
+
+struct BenchSetup {
+  std::string synthetic;
+  int layers = 0;
+  std::vector<int64_t> prefill_lengths, decode_contexts, batches;
+  int decode_steps = 8;
+};
+
+#ifdef GLINT_HAVE_CUDA
+// On a GPU: the limits are the card's measured copy bandwidth, bytes read plus written per second, over the
+// weight bytes a decode step reads (as the issue counts it)
+// and its cuBLASLt BF16 GEMM rate (prefill). Decode steps sample greedily on the device, as generation does.
+int run_gpu_bench(const ModelOptions& model_options, const BenchSetup& setup) {
+  const DeviceSpec device = parse_device(model_options.device);
+  double bandwidth = 0, gemm = 0;
+  {
+    cuda::Context probe(device.index);
+    std::printf("measuring %s...\n", cuda_device_description(device.index).c_str());
+    bandwidth = ops::cuda::measure_copy_bandwidth(probe);
+    gemm = ops::cuda::measure_blas_flops(probe, 8192, 8192, 8192);
+  }
+  std::printf("device: copy bandwidth %.0f GB/s (read + write), cuBLASLt BF16 GEMM %.0f TFLOP/s\n", bandwidth / 1e9,
+              gemm / 1e12);
+  DevicePlacement placement;
+  placement.max_sequences = 1;
+  for (int64_t b : setup.batches) placement.max_sequences = std::max<int>(placement.max_sequences, int(b));
+  placement.max_chunk = 512;
+  for (int64_t p : setup.prefill_lengths) placement.max_chunk = std::max(placement.max_chunk, p);
+  placement.max_context = placement.max_chunk;
+  for (int64_t c : setup.decode_contexts) placement.max_context = std::max(placement.max_context, c);
+  placement.max_context += setup.decode_steps + 8;
+
+  auto load_start = Clock::now();
+  std::unique_ptr<Transformer> model;
+  if (setup.synthetic.empty()) {
+    ModelOptions cpu_load = model_options;
+    cpu_load.device = "cpu";
+    model = load_model_for_cli(cpu_load);
+  } else {
+    model = load_synthetic_model(setup.synthetic, DType::BF16, setup.layers);
+  }
+  model->place_on(device, placement);
+  const auto& plan = model->plan();
+  const double active_bytes = double(model->active_weight_bytes_per_token());
+  const double weight_size = double(dtype_size(model->weights().lm_head.dtype()));
+  const double head_flops = 2.0 * double(model->weights().lm_head.nbytes()) / weight_size;
+  const double layer_flops_per_token = 2.0 * active_bytes / weight_size - head_flops;
+  std::printf("model: %s, %zu layers, weights %.2f GB, read per token %.2f GB (loaded in %.1f s)\n%s\n",
+              setup.synthetic.empty() ? model_options.dir.c_str() : setup.synthetic.c_str(), plan.layers.size(),
+              double(model->weight_bytes()) / 1e9, active_bytes / 1e9, seconds_since(load_start),
+              model->device_runner()->describe().c_str());
+
+  std::mt19937 rng(7);
+  auto random_tokens = [&](int64_t n) {
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (auto& id : ids) id = int32_t(rng() % uint32_t(std::min(plan.vocab, 32000)));
+    return ids;
+  };
+  std::vector<Row> rows;
+  for (int64_t length : setup.prefill_lengths) {
+    auto ids = random_tokens(length);
+    double best = 1e30;
+    for (int rep = 0; rep < 4; ++rep) {  // the first run pays one-time setup (cuBLASLt plans)
+      KVCache cache = model->new_cache(length);
+      ForwardRequest request{ids, &cache, false};
+      auto t = Clock::now();
+      model->forward(std::span(&request, 1));
+      if (rep > 0) best = std::min(best, seconds_since(t));
+    }
+    const double flops = layer_flops_per_token * double(length) + head_flops;
+    rows.push_back({"prefill " + std::to_string(length), double(length) / best, flops / best / gemm,
+                    "of cuBLASLt GEMM rate"});
+  }
+  Sampler greedy(SamplingOptions{});
+  auto time_decode = [&](int64_t batch, int64_t context) {
+    std::vector<KVCache> caches;
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<ForwardRequest> requests;
+    caches.reserve(size_t(batch));
+    for (int64_t b = 0; b < batch; ++b) {
+      caches.push_back(model->new_cache(placement.max_chunk));
+      prompts.push_back(random_tokens(context));
+    }
+    for (int64_t b = 0; b < batch; ++b) requests.push_back({prompts[size_t(b)], &caches[size_t(b)], false});
+    model->forward(requests);  // the context, as a real prefill
+    std::vector<int32_t> next = random_tokens(batch);
+    std::vector<SampleRequest> samples(size_t(batch), SampleRequest{&greedy, {}});
+    auto step = [&] {
+      for (int64_t b = 0; b < batch; ++b) requests[size_t(b)].tokens = std::span<const int32_t>(&next[size_t(b)], 1);
+      next = model->forward_and_sample(requests, samples);
+    };
+    step();  // eager warm-up
+    step();  // graph capture
+    auto t = Clock::now();
+    for (int s = 0; s < setup.decode_steps; ++s) step();
+    return double(batch * setup.decode_steps) / seconds_since(t);
+  };
+  for (int64_t context : setup.decode_contexts) {
+    const double tps = time_decode(1, context);
+    rows.push_back({"decode b1 ctx " + std::to_string(context), tps, tps * active_bytes / bandwidth,
+                    "of copy bandwidth"});
+  }
+  for (int64_t batch : setup.batches) {
+    const double tps = time_decode(batch, 128);
+    const double bw_fraction = tps / double(batch) * active_bytes / bandwidth;
+    const double flop_fraction = tps * (layer_flops_per_token + head_flops) / gemm;
+    const bool compute_bound = flop_fraction > bw_fraction;
+    rows.push_back({"decode b" + std::to_string(batch) + " ctx 128", tps, compute_bound ? flop_fraction : bw_fraction,
+                    compute_bound ? "of cuBLASLt GEMM rate" : "of copy bandwidth"});
+  }
+  print_rows(rows);
+  return 0;
+}
+#endif
+
 int run_bench(int argc, char** argv) {
   CLI::App app("Prefill and decode speed, as fractions of this machine's limits", "glint bench");
   ModelOptions model_options;
@@ -101,7 +225,13 @@ int run_bench(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   GLINT_CHECK(!synthetic.empty() || !model_options.dir.empty(), "give --model DIR or --synthetic NAME");
   if (model_options.threads > 0) set_thread_count(model_options.threads);
-  if (model_options.device != "cpu") load_model_for_cli(model_options);  // reports the missing backend
+  const DeviceSpec device = parse_device(model_options.device);
+  require_device(device);
+#ifdef GLINT_HAVE_CUDA
+  if (device.type == Device::CUDA)
+    return run_gpu_bench(model_options, BenchSetup{synthetic, layers, prefill_lengths, decode_contexts, batches,
+                                                   decode_steps});
+#endif
 
   std::printf("measuring machine limits...\n");
   const double bandwidth = measure_read_bandwidth();
@@ -175,9 +305,7 @@ int run_bench(int argc, char** argv) {
                     compute_bound ? flop_fraction : bw_fraction,
                     compute_bound ? "of GEMM rate" : "of read bandwidth"});
   }
-  std::printf("\n%-22s %12s %10s\n", "", "tokens/s", "fraction");
-  for (const auto& r : rows)
-    std::printf("%-22s %12.1f %9.1f%%  %s\n", r.what.c_str(), r.tokens_per_second, 100 * r.fraction, r.limit.c_str());
+  print_rows(rows);
   return 0;
 }
 

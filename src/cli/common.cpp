@@ -15,6 +15,8 @@ void add_model_options(CLI::App& app, ModelOptions& o, bool required) {
   auto* model = app.add_option("-m,--model", o.dir, "Hugging Face checkpoint directory");
   if (required) model->required();
   app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--max-context", o.max_context, "GPU: longest sequence (tokens) the device KV cache holds")
+      ->capture_default_str();
   app.add_option("-t,--threads", o.threads, "CPU threads (default: all cores)");
   app.add_option("--matformer", o.matformer_slice,
                  "Gemma 3n: slice.json with per-layer FFN widths and skipped layers (MatFormer)");
@@ -30,12 +32,17 @@ void add_sampling_options(CLI::App& app, SamplingOptions& s) {
   app.add_option("--seed", s.seed, "random seed for sampling")->capture_default_str();
 }
 
-std::unique_ptr<Transformer> load_model_for_cli(const ModelOptions& o) {
+void place_model(Transformer& model, const ModelOptions& o, const DevicePlacement& placement) {
+  const DeviceSpec device = parse_device(o.device);
+  if (device.type == Device::CPU) return;
+  model.place_on(device, placement);
+  if (o.verbose) std::fprintf(stderr, "device: %s\n", model.device_runner()->describe().c_str());
+}
+
+std::unique_ptr<Transformer> load_model_for_cli(const ModelOptions& o, DevicePlacement placement) {
   if (o.threads > 0) set_thread_count(o.threads);
-  if (o.device != "cpu") {
-    GLINT_CHECK(o.device.rfind("cuda", 0) == 0, "unknown device '", o.device, "' (use cpu, cuda or cuda:N)");
-    fail("--device ", o.device, ": this glint build has no CUDA backend (no GPU support compiled in)");
-  }
+  require_device(parse_device(o.device));  // before the load: a missing GPU is reported at once
+  placement.max_context = o.max_context;
   LoadOptions load;
   load.matformer_slice = o.matformer_slice;
   auto model = load_model(o.dir, load);
@@ -59,6 +66,7 @@ std::unique_ptr<Transformer> load_model_for_cli(const ModelOptions& o) {
     bar.update(done);
   }
   bar.finish();
+  place_model(*model, o, placement);
   return model;
 }
 

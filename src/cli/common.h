@@ -16,12 +16,16 @@ struct ModelOptions {
   int threads = 0;
   std::string matformer_slice;
   bool verbose = false;
+  int64_t max_context = 8192;  // GPU: longest sequence the device cache holds
 };
 
 void add_model_options(CLI::App& app, ModelOptions& options, bool required = true);
 void add_sampling_options(CLI::App& app, SamplingOptions& options);
-// Loads the model (progress bar on a terminal), applying --threads and checking --device.
-std::unique_ptr<Transformer> load_model_for_cli(const ModelOptions& options);
+// Loads the model (progress bar on a terminal), applying --threads, and places it on --device. `placement`
+// sizes the device caches (its max_context comes from --max-context).
+std::unique_ptr<Transformer> load_model_for_cli(const ModelOptions& options, DevicePlacement placement = {});
+// Places an already loaded model on --device (the CPU needs nothing); prints where with --verbose.
+void place_model(Transformer& model, const ModelOptions& options, const DevicePlacement& placement);
 // "1,2,3" or "1 2 3" → ids; errors name the bad entry.
 std::vector<int32_t> parse_ids(const std::string& text);
 bool stderr_is_terminal();

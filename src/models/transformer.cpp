@@ -15,13 +15,57 @@ namespace glint {
 Transformer::Transformer(ModelPlan plan, ModelWeights weights)
     : plan_(std::move(plan)), weights_(std::move(weights)) {}
 
+#if !defined(GLINT_HAVE_CUDA) || !defined(GLINT_CUDA_RUNNER_READY)
+std::unique_ptr<DeviceRunner> make_cuda_runner(const Transformer&, int, const DevicePlacement&) {
+  fail("this glint was built without CUDA");
+}
+#endif
+
 void Transformer::norm(const Tensor& x, const Tensor& weight, NormKind kind, Tensor& out) const {
   ops::rms_norm(x, weight, kind, plan_.rms_eps, out);
 }
 
-Tensor Transformer::forward(std::span<ForwardRequest> requests) {
-  std::vector<int64_t> rows_per_request(requests.size(), 0);
-  std::vector<Tensor> pieces;
+KVCache Transformer::new_cache(int64_t chunk_tokens) const {
+  if (runner_) return KVCache(chunk_tokens, runner_->new_slot(chunk_tokens));
+  return KVCache(plan_, chunk_tokens);
+}
+
+void Transformer::place_on(const DeviceSpec& device, const DevicePlacement& placement) {
+  require_device(device);
+  if (device.type == Device::CPU) {
+    runner_.reset();
+  } else {
+    runner_.reset();  // frees the previous device copy first
+    runner_ = make_cuda_runner(*this, device.index, placement);
+  }
+  device_ = device;
+}
+
+Tensor Transformer::forward(std::span<ForwardRequest> requests) { return run_requests(requests, {}, nullptr); }
+
+std::vector<int32_t> Transformer::forward_and_sample(std::span<ForwardRequest> requests,
+                                                     std::span<const SampleRequest> samples) {
+  GLINT_CHECK(samples.size() == requests.size(), "forward_and_sample: ", samples.size(), " samplers for ",
+              requests.size(), " requests");
+  for (size_t r = 0; r < requests.size(); ++r) {
+    GLINT_CHECK(!requests[r].all_logits && !requests[r].tokens.empty(),
+                "forward_and_sample: request ", r, " must bring tokens and want only its next token");
+    GLINT_CHECK(samples[r].sampler, "forward_and_sample: request ", r, " has no sampler");
+  }
+  std::vector<int32_t> ids(requests.size(), -1);
+  if (runner_) {
+    run_requests(requests, samples, &ids);
+    return ids;
+  }
+  Tensor logits = forward(requests);
+  const size_t vocab = size_t(plan_.vocab);
+  for (size_t r = 0; r < requests.size(); ++r)
+    ids[r] = samples[r].sampler->sample(std::span<const float>(logits.f32() + r * vocab, vocab), samples[r].context);
+  return ids;
+}
+
+Tensor Transformer::run_requests(std::span<ForwardRequest> requests, std::span<const SampleRequest> samples,
+                                 std::vector<int32_t>* ids) {
   std::vector<size_t> consumed(requests.size(), 0);
   std::vector<std::vector<float>> per_request;
   per_request.resize(requests.size());
@@ -32,6 +76,9 @@ Tensor Transformer::forward(std::span<ForwardRequest> requests) {
     for (size_t r = 0; r < requests.size(); ++r) {
       auto& req = requests[r];
       GLINT_CHECK(req.cache, "forward: request ", r, " has no KV cache");
+      GLINT_CHECK(bool(req.cache->device_slot()) == bool(runner_), "forward: request ", r, "'s KV cache is on the ",
+                  req.cache->device_slot() ? "GPU" : "CPU", " but the model runs on ", device_.to_string(),
+                  " (make caches with the model's new_cache after place_on)");
       const size_t remaining = req.tokens.size() - consumed[r];
       if (remaining == 0) continue;
       const size_t take = std::min<size_t>(remaining, size_t(req.cache->chunk_tokens()));
@@ -48,13 +95,27 @@ Tensor Transformer::forward(std::span<ForwardRequest> requests) {
     if (pass.tokens.empty()) break;
     // Rows whose logits are wanted: every token of all_logits requests, else the final token.
     std::vector<int64_t> rows;
+    std::vector<size_t> row_owner;
     for (size_t i = 0; i < owners.size(); ++i) {
       auto& req = requests[owners[i]];
       if (req.all_logits) {
         for (int64_t t = pass.begin[i]; t < pass.end[i]; ++t) rows.push_back(t);
       } else if (consumed[owners[i]] == req.tokens.size()) {
         rows.push_back(pass.end[i] - 1);
+        row_owner.push_back(owners[i]);
       }
+    }
+    if (ids) {
+      std::vector<SampleRequest> chosen;
+      for (size_t owner : row_owner) chosen.push_back(samples[owner]);
+      std::vector<int32_t> picked;
+      if (rows.empty())
+        runner_->run_pass(pass, {}, false);
+      else
+        picked = runner_->run_pass_sampled(pass, rows, chosen);
+      for (size_t i = 0; i < picked.size(); ++i) (*ids)[row_owner[i]] = picked[i];
+      for (size_t s = 0; s < pass.caches.size(); ++s) pass.caches[s]->advance(pass.end[s] - pass.begin[s]);
+      continue;
     }
     Tensor logits = run_pass(pass, rows, false);
     // Distribute rows back to their requests in order.
@@ -69,6 +130,7 @@ Tensor Transformer::forward(std::span<ForwardRequest> requests) {
       row += size_t(n);
     }
   }
+  if (ids) return {};
   int64_t total_rows = 0;
   for (auto& v : per_request) total_rows += int64_t(v.size()) / vocab;
   Tensor out = Tensor::empty({total_rows, vocab});
@@ -122,6 +184,11 @@ std::vector<float> Transformer::classify(std::span<const int32_t> tokens, int32_
 }
 
 Tensor Transformer::run_pass(Pass& pass, std::vector<int64_t>& rows, bool hidden_only) {
+  if (runner_) {
+    Tensor result = runner_->run_pass(pass, rows, hidden_only);
+    for (size_t s = 0; s < pass.caches.size(); ++s) pass.caches[s]->advance(pass.end[s] - pass.begin[s]);
+    return result;
+  }
   const int64_t n = pass.count();
   Tensor h = Tensor::empty({n, plan_.hidden});
   embed(pass, h);

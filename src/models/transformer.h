@@ -5,10 +5,12 @@
 #include <span>
 #include <vector>
 
+#include "core/device.h"
 #include "core/tensor.h"
 #include "models/layer_plan.h"
 #include "models/weights.h"
 #include "runtime/kv_cache.h"
+#include "runtime/sampler.h"
 
 namespace glint {
 
@@ -16,6 +18,43 @@ struct ForwardRequest {
   std::span<const int32_t> tokens;  // appended after what `cache` already holds
   KVCache* cache = nullptr;
   bool all_logits = false;  // logits for every token, else for the last one only
+};
+
+// How a request's next token is picked: the request's sampler (options and random state) and the ids seen so far.
+struct SampleRequest {
+  Sampler* sampler = nullptr;
+  std::span<const int32_t> context;
+};
+
+// Sizes the device side of a model is built for (caches and work buffers are allocated once, up front).
+struct DevicePlacement {
+  int max_sequences = 1;      // sequences decoded together (KV cache slots)
+  int64_t max_context = 8192; // longest sequence (rows of the full-attention caches)
+  int64_t max_chunk = 512;    // most tokens a sequence appends in one pass (prompt chunk)
+};
+
+// One forward pass over a batch: every request contributes at most its cache's chunk_tokens tokens.
+struct Pass {
+  std::vector<int32_t> tokens;      // all tokens, request after request
+  std::vector<int64_t> positions;   // absolute position of each token in its sequence
+  std::vector<int64_t> begin, end;  // token range of each request
+  std::vector<KVCache*> caches;
+  int64_t count() const { return int64_t(tokens.size()); }
+};
+
+// A model's forward pass on a device other than the CPU (the CUDA backend). It holds the device copy of the
+// weights and the device side of every cache made while it is attached.
+class DeviceRunner {
+ public:
+  virtual ~DeviceRunner() = default;
+  virtual std::string describe() const = 0;
+  virtual std::unique_ptr<DeviceCacheSlot> new_slot(int64_t chunk_tokens) = 0;
+  // Runs the pass (appending to the caches); returns float host rows for `rows`: logits (softcapped) or, when
+  // hidden_only, final-normed hidden states.
+  virtual Tensor run_pass(const Pass& pass, std::span<const int64_t> rows, bool hidden_only) = 0;
+  // Runs the pass and picks one token per selected row on the device (samples[i] for rows[i]).
+  virtual std::vector<int32_t> run_pass_sampled(const Pass& pass, std::span<const int64_t> rows,
+                                                std::span<const SampleRequest> samples) = 0;
 };
 
 class Transformer {
@@ -27,12 +66,22 @@ class Transformer {
   ModelPlan& mutable_plan() { return plan_; }
   const ModelWeights& weights() const { return weights_; }
 
-  // chunk_tokens: longest piece of a prompt processed in one pass (bounds ring-buffer caches).
-  KVCache new_cache(int64_t chunk_tokens = 256) const { return KVCache(plan_, chunk_tokens); }
+  // chunk_tokens: longest piece of a prompt processed in one pass (bounds ring-buffer caches). On a device the
+  // cache lives there (one of the placement's sequence slots).
+  KVCache new_cache(int64_t chunk_tokens = 256) const;
+
+  // Moves the model to `device` (weights uploaded once; caches made afterwards live there). The CPU is the
+  // default; asking for CUDA where it is missing throws a clear error.
+  void place_on(const DeviceSpec& device, const DevicePlacement& placement = {});
+  const DeviceSpec& device() const { return device_; }
+  const DeviceRunner* device_runner() const { return runner_.get(); }
 
   // Runs every request's tokens through the model (long prompts in chunks), appending to the caches.
   // Returns logits [rows, vocab]: for each request in order, all its positions or only its last.
   Tensor forward(std::span<ForwardRequest> requests);
+  // Like forward (last-token logits), then picks each request's next token with samples[i]: on the device
+  // where the model runs, so that logits never leave it.
+  std::vector<int32_t> forward_and_sample(std::span<ForwardRequest> requests, std::span<const SampleRequest> samples);
   // Final-normed hidden state of the last token of each request ([requests, hidden]).
   Tensor last_hidden(std::span<ForwardRequest> requests);
   // Sequence classification scores [num_labels] of a token sequence (last non-pad token).
@@ -46,15 +95,6 @@ class Transformer {
   size_t active_weight_bytes_per_token() const;
 
  protected:
-  // One pass over a batch: every request contributes at most chunk_tokens tokens.
-  struct Pass {
-    std::vector<int32_t> tokens;      // all tokens, request after request
-    std::vector<int64_t> positions;   // absolute position of each token in its sequence
-    std::vector<int64_t> begin, end;  // token range of each request
-    std::vector<KVCache*> caches;
-    int64_t count() const { return int64_t(tokens.size()); }
-  };
-
   // Embeds the pass's tokens into h [N, hidden]; families with per-layer inputs also prepare them.
   virtual void embed(Pass& pass, Tensor& h);
   // Runs the decoder layers over h in place. Gemma 3n replaces this (AltUp streams).
@@ -78,7 +118,18 @@ class Transformer {
 
  private:
   Tensor run_pass(Pass& pass, std::vector<int64_t>& rows_out, bool hidden_only);
+  // forward() and forward_and_sample(): passes in chunks; with samples, the final pass of every request picks
+  // its next token into `ids` instead of returning logits.
+  Tensor run_requests(std::span<ForwardRequest> requests, std::span<const SampleRequest> samples,
+                      std::vector<int32_t>* ids);
+
+  DeviceSpec device_;
+  std::unique_ptr<DeviceRunner> runner_;
 };
+
+// The CUDA runner for a model (models/transformer_cuda.cpp); throws when the build or machine lacks CUDA or the
+// plan uses something the CUDA backend does not run yet.
+std::unique_ptr<DeviceRunner> make_cuda_runner(const Transformer& model, int device, const DevicePlacement& placement);
 
 // Builds the model for a checkpoint directory: reads config.json, picks the family by model_type,
 // loads and validates the weights.

@@ -44,3 +44,11 @@ class Linear {
 };
 
 }  // namespace glint::ops::cuda
+
+namespace glint::ops::cuda {
+// Ceilings for benchmarks, measured on the context's device: device-to-device copy bandwidth (bytes read plus
+// bytes written per second, large buffers) and the cuBLASLt BF16 matrix-product rate (FLOP/s) for m×k by k×n on
+// random data. Each is the median of repeated timed runs after warm-up.
+double measure_copy_bandwidth(const glint::cuda::Context& context);
+double measure_blas_flops(const glint::cuda::Context& context, int64_t m, int64_t k, int64_t n);
+}  // namespace glint::ops::cuda

@@ -36,15 +36,17 @@ std::vector<int32_t> Generator::generate_with_cache(KVCache& cache, std::vector<
 
   auto start = std::chrono::steady_clock::now();
   // Tokens the cache has not seen: the previous turn's last sampled token, then the new prompt.
+  GLINT_CHECK(cache.length() <= int64_t(history.size()), "generate: the cache holds ", cache.length(),
+              " tokens but the history only ", history.size());
   std::span<const int32_t> pending(history.data() + cache.length(), history.size() - size_t(cache.length()));
   ForwardRequest request{pending, &cache, false};
-  Tensor logits = model_.forward(std::span(&request, 1));
+  // The model picks each token where it runs (on a GPU the logits stay there).
+  SampleRequest sample{&sampler, history};
+  int32_t token = model_.forward_and_sample(std::span(&request, 1), std::span(&sample, 1))[0];
   local.prefill_seconds = seconds_since(start);
 
   start = std::chrono::steady_clock::now();
-  const int64_t vocab = model_.plan().vocab;
   for (int step = 0; step < options.max_new_tokens; ++step) {
-    const int32_t token = sampler.sample(std::span<const float>(logits.f32(), size_t(vocab)), history);
     generated.push_back(token);
     history.push_back(token);
     const bool stop = std::find(options.stop_ids.begin(), options.stop_ids.end(), token) != options.stop_ids.end();
@@ -52,7 +54,8 @@ std::vector<int32_t> Generator::generate_with_cache(KVCache& cache, std::vector<
     if (stop) local.stopped_by_stop_id = true;
     if (stop || !keep_going || step + 1 == options.max_new_tokens) break;
     ForwardRequest next{std::span<const int32_t>(&history.back(), 1), &cache, false};
-    logits = model_.forward(std::span(&next, 1));
+    sample.context = history;
+    token = model_.forward_and_sample(std::span(&next, 1), std::span(&sample, 1))[0];
   }
   // The last sampled token is in the history but not yet in the cache; the next turn feeds it first.
   local.decode_seconds = seconds_since(start);

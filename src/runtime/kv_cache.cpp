@@ -92,7 +92,15 @@ KVCache::KVCache(const ModelPlan& plan, int64_t chunk_tokens) : chunk_tokens_(ch
   }
 }
 
+KVCache::KVCache(int64_t chunk_tokens, std::unique_ptr<DeviceCacheSlot> device_slot)
+    : device_slot_(std::move(device_slot)), chunk_tokens_(chunk_tokens) {
+  GLINT_CHECK(chunk_tokens > 0, "KV cache chunk must be positive");
+}
+
+KVCache::~KVCache() = default;
+
 size_t KVCache::bytes() const {
+  if (device_slot_) return device_slot_->bytes();
   size_t total = 0;
   for (auto& l : layers_)
     if (l) total += l->bytes();
@@ -100,6 +108,7 @@ size_t KVCache::bytes() const {
 }
 
 int KVCache::owning_layers() const {
+  if (device_slot_) return 0;
   return int(std::count_if(layers_.begin(), layers_.end(), [](auto& l) { return l != nullptr; }));
 }
 
@@ -107,6 +116,12 @@ bool KVCache::rollback_to(int64_t length) {
   GLINT_CHECK(length >= 0, "rollback to a negative length");
   if (length >= length_) return length == length_;
   if (length_ - length > chunk_tokens_) return false;
+  if (device_slot_) {
+    // Ring row p % capacity was overwritten by p + capacity whenever the sequence once reached that far.
+    if (high_water_ - length > chunk_tokens_) return false;
+    length_ = length;
+    return true;
+  }
   // Rollbacks in a row can together reach back further than one chunk.
   for (auto& l : layers_)
     if (l && !l->keeps_window_after_truncate(length, chunk_tokens_)) return false;
@@ -120,6 +135,7 @@ void KVCache::clear() {
   for (auto& l : layers_)
     if (l) l->clear();
   length_ = 0;
+  high_water_ = 0;
 }
 
 }  // namespace glint

@@ -2,6 +2,7 @@
 // layers keep a ring sized to what a query can still see plus one forward chunk, so their memory is
 // bounded by the window, not the context. Layers that read another layer's K/V own nothing.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -38,13 +39,32 @@ class LayerKVCache {
   std::vector<int64_t> positions_;
 };
 
+// A sequence's cache kept on a device by the model's device runner: a slot in the runner's per-layer cache
+// arrays, where position p lives in row p % capacity. Returned to the runner when destroyed.
+class DeviceCacheSlot {
+ public:
+  virtual ~DeviceCacheSlot() = default;
+  virtual int index() const = 0;
+  virtual size_t bytes() const = 0;
+};
+
 class KVCache {
  public:
   // chunk_tokens: the most tokens one forward pass appends (rings keep window − 1 + chunk_tokens rows).
   KVCache(const ModelPlan& plan, int64_t chunk_tokens);
-  LayerKVCache* layer(int index) { return layers_[size_t(index)].get(); }
+  // A cache held on a device: no host layers; the runner reads and writes the slot.
+  KVCache(int64_t chunk_tokens, std::unique_ptr<DeviceCacheSlot> device_slot);
+  KVCache(KVCache&&) = default;
+  KVCache& operator=(KVCache&&) = default;
+  ~KVCache();
+  // Null for a device cache, and for layers that read another layer's cache.
+  LayerKVCache* layer(int index) { return layers_.empty() ? nullptr : layers_[size_t(index)].get(); }
+  DeviceCacheSlot* device_slot() const { return device_slot_.get(); }
   int64_t length() const { return length_; }  // tokens processed so far = next position
-  void advance(int64_t tokens) { length_ += tokens; }
+  void advance(int64_t tokens) {
+    length_ += tokens;
+    high_water_ = std::max(high_water_, length_);
+  }
   int64_t chunk_tokens() const { return chunk_tokens_; }
   size_t bytes() const;
   int owning_layers() const;
@@ -56,7 +76,9 @@ class KVCache {
 
  private:
   std::vector<std::unique_ptr<LayerKVCache>> layers_;  // null for layers that share another's cache
+  std::unique_ptr<DeviceCacheSlot> device_slot_;
   int64_t length_ = 0;
+  int64_t high_water_ = 0;  // furthest length ever reached (device rings have overwritten rows before it)
   int64_t chunk_tokens_;
 };
 

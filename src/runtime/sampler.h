@@ -23,7 +23,12 @@ class Sampler {
   explicit Sampler(SamplingOptions options);
   // `context` holds the ids seen so far (prompt + generated) for the repetition penalty.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> context);
+  // The same as sample() with the draw given: r = uniform01 · (kept mass), uniform01 in [0, 1). sample() calls
+  // it with next_uniform(), so a GPU sampler fed the same uniform can be checked against this one.
+  int32_t sample_with_uniform(std::span<const float> logits, std::span<const int32_t> context, double uniform01);
   const SamplingOptions& options() const { return options_; }
+  // A draw in [0, 1) from this sampler's seeded generator, for samplers that run elsewhere (the GPU).
+  double next_uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); }
 
  private:
   SamplingOptions options_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,7 +14,11 @@
 
 namespace glint::test {
 
-inline std::string source_dir() { return GLINT_SOURCE_DIR; }
+// GLINT_SOURCE_DIR in the environment overrides the build-time path (a test binary run from another checkout).
+inline std::string source_dir() {
+  if (const char* dir = std::getenv("GLINT_SOURCE_DIR")) return dir;
+  return GLINT_SOURCE_DIR;
+}
 inline std::string fixture_dir(const std::string& name) {
   return source_dir() + "/tests/reference/fixtures/" + name;
 }
