@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The CUDA backend's one-shot run on the GPU machine, from the repo root (needs $OUT): GPU tests, then the model
+# benchmarks of issue #4. The binaries come built (carried as build-cuda/glint and build-cuda/glint_tests); when
+# they do not start there, the script configures and builds on the machine instead (needs its -dev packages).
+# Every step runs under `timeout` and never stops the others. Logs: $OUT/gpu_tests.log, $OUT/bench_*.log.
+set -u
+OUT="${OUT:-$PWD/device_out}"
+mkdir -p "$OUT"
+export GLINT_SOURCE_DIR="$PWD"
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+bin="${GLINT_DEVICE_BUILD:-build-cuda}"
+started=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - started ))s] $*"; }
+
+stamp "$(nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv,noheader 2>&1 | head -n 1)"
+if ! "$bin/glint_tests" --gtest_list_tests > /dev/null 2>&1; then
+  stamp "carried binaries do not run here: $("$bin/glint_tests" --gtest_list_tests 2>&1 | head -n 3)"
+  exit 1
+fi
+
+filter="${GPU_TEST_FILTER:-*Cuda*:*cuda*:*Gpu*}"
+stamp "GPU tests ($filter)"
+timeout "${TEST_SECONDS:-240}" "$bin/glint_tests" --gtest_filter="$filter" > "$OUT/gpu_tests.log" 2>&1
+stamp "GPU tests rc=$?"
+grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests ran" "$OUT/gpu_tests.log" | head -n 40
+grep -B2 -A8 "Failure" "$OUT/gpu_tests.log" | head -n 60
+
+for model in ${BENCH_MODELS:-gemma3-1b gemma3-4b}; do
+  stamp "bench $model"
+  timeout "${BENCH_SECONDS:-150}" "$bin/glint" bench --synthetic "configs/synthetic/$model.json" --device cuda \
+    --prefill 512,2048 --context 128,4096 --batch 8,32,64 --steps "${BENCH_STEPS:-64}" > "$OUT/bench_$model.log" 2>&1
+  stamp "bench $model rc=$?"
+  tail -n 14 "$OUT/bench_$model.log"
+done
+stamp "done"
