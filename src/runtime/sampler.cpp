@@ -26,6 +26,15 @@ Sampler::Sampler(SamplingOptions options) : options_(options), rng_(options.seed
 }
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> context) {
+  // Greedy draws nothing, so the generator advances only for sampled tokens (as before).
+  // uniform_real_distribution(0, 1)(rng) · mass is bit for bit the former uniform_real_distribution(0, mass)(rng):
+  // both compute canonical · (b − a) + a, and · 1 and + 0 are exact.
+  if (options_.greedy()) return sample_with_uniform(logits, context, 0.0);
+  return sample_with_uniform(logits, context, next_uniform());
+}
+
+int32_t Sampler::sample_with_uniform(std::span<const float> logits, std::span<const int32_t> context,
+                                     double uniform01) {
   const size_t n = logits.size();
   work_.assign(logits.begin(), logits.end());
   if (options_.repetition_penalty != 1.0f) {
@@ -93,8 +102,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   }
   double mass = 0;
   for (size_t i = 0; i < keep; ++i) mass += probs[i];
-  std::uniform_real_distribution<double> uniform(0.0, mass);
-  double r = uniform(rng_);
+  double r = uniform01 * mass;
   for (size_t i = 0; i < keep; ++i) {
     r -= probs[i];
     if (r <= 0) return order_[i];

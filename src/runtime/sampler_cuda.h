@@ -16,23 +16,34 @@ namespace glint::cuda {
 struct RowSampling {
   SamplingOptions options;           // per row: temperature, top_k, top_p, min_p, repetition_penalty
   std::span<const int32_t> context;  // ids seen so far (for the repetition penalty; may repeat)
-  float uniform = 0;                 // the row's random draw in [0, 1), from the caller's seeded generator
+  // The row's draw in [0, 1), from the caller's seeded generator (Sampler::next_uniform(), drawn only for sampled
+  // rows, as Sampler::sample() does). Double, so the GPU sees the very draw the CPU Sampler would use.
+  double uniform = 0;
 };
 
+// Agreement with the CPU Sampler fed the same uniform (Sampler::sample_with_uniform): the processed logits are
+// bit-identical (IEEE division and multiplication; softcap uses tanhf, within 2 ulp of the CPU's), the sort order
+// is the same (stable radix sort, ties by ascending id, -0 == +0), and probabilities are summed in double in
+// another order (relative error ~1e-15). So the ids agree except when a top-p / min-p threshold or the draw
+// falls within that rounding of a boundary between two tokens (or, with softcap, within ~1e-6 relative).
 class DeviceSampler {
  public:
-  // Scratch for up to max_rows rows of `vocab` logits (sort buffers, per-row parameters).
+  // Scratch for up to max_rows rows of `vocab` logits, allocated once: three int32/float [max_rows, vocab]
+  // buffers (sorted logits, sorted ids, id template) plus CUB's sort scratch (about as much again).
   DeviceSampler(int max_rows, int vocab);
   // logits: device float [rows, vocab], modified in place. Writes one id per row to `ids` (host) and
-  // synchronises `stream`. softcap > 0 applies softcap · tanh(x / softcap) first.
+  // synchronises `stream`. softcap > 0 applies softcap · tanh(x / softcap) first. Options are checked as the CPU
+  // Sampler checks them; a sampled row with no valid distribution throws the CPU Sampler's error.
   void sample(float* logits, std::span<const RowSampling> rows, float softcap, int32_t* ids, cudaStream_t stream);
 
  private:
   int max_rows_, vocab_;
-  // Implementation buffers (sorted keys/values, CUB scratch, per-row parameters, penalty ids, output ids).
-  DeviceBuffer sorted_logits_, sorted_ids_, iota_ids_, offsets_, cub_scratch_, row_params_, penalty_ids_,
-      penalty_offsets_, out_ids_;
-  std::vector<int32_t> host_penalty_ids_;
+  // sorted_ids_ doubles as the upload area of the penalty ids: they are used before the sort overwrites it.
+  DeviceBuffer sorted_logits_, sorted_ids_, iota_ids_, cub_scratch_, uploads_, out_ids_;
+  std::vector<unsigned char> host_uploads_;  // per-row parameters and sort segments, one copy per call
+  std::vector<int32_t> host_penalty_ids_;    // each row's distinct in-range context ids, concatenated
+  std::vector<uint32_t> seen_stamp_;         // [vocab]: == stamp_ when the id was already taken for this row
+  uint32_t stamp_ = 0;
 };
 
 }  // namespace glint::cuda
