@@ -15,7 +15,7 @@ namespace glint {
 Transformer::Transformer(ModelPlan plan, ModelWeights weights)
     : plan_(std::move(plan)), weights_(std::move(weights)) {}
 
-#if !defined(GLINT_HAVE_CUDA) || !defined(GLINT_CUDA_RUNNER_READY)
+#ifndef GLINT_HAVE_CUDA
 std::unique_ptr<DeviceRunner> make_cuda_runner(const Transformer&, int, const DevicePlacement&) {
   fail("this glint was built without CUDA");
 }
