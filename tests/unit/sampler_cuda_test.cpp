@@ -224,6 +224,22 @@ TEST_P(DeviceSamplerVocab, BatchOfFiveMixedRowsWithSoftcap) {
   }
 }
 
+TEST_P(DeviceSamplerVocab, ManyRowsTakeTheSegmentedSortAndMatchTheCpu) {
+  GLINT_REQUIRE_GPU();
+  // More sampled rows than the per-row sort takes (16), greedy rows among them.
+  const int vocab = GetParam();
+  DeviceSampler sampler(24, vocab);
+  std::vector<Row> rows;
+  for (size_t r = 0; r < 24; ++r) {
+    const SamplingOptions o = r % 7 == 3 ? options(0) : kOptionSets[r % kOptionSets.size()];
+    Row row{random_logits(size_t(vocab), 9000 + r, 3.0f), {}, o, kUniforms[r % kUniforms.size()]};
+    add_context(row, vocab, 300 + r);
+    rows.push_back(std::move(row));
+  }
+  expect_same_as_cpu(sampler, rows, 0.0f, "vocab " + std::to_string(vocab) + " 24 rows");
+  expect_same_as_cpu(sampler, rows, 30.0f, "vocab " + std::to_string(vocab) + " 24 rows, softcap");
+}
+
 INSTANTIATE_TEST_SUITE_P(Vocabularies, DeviceSamplerVocab, ::testing::Values(kSmallVocab, kLargeVocab));
 
 TEST_F(DeviceSamplerTest, TopKKeepsEveryTokenTiedWithTheKth) {
@@ -295,7 +311,7 @@ TEST_F(DeviceSamplerTest, RowWithoutAValidDistributionThrowsAndTheSamplerStaysUs
 // Timing, not a check: run with --gtest_also_run_disabled_tests on a GPU.
 TEST_F(DeviceSamplerTest, DISABLED_Timing) {
   GLINT_REQUIRE_GPU();
-  for (int rows_count : {1, 8, 64}) {
+  for (int rows_count : {1, 4, 8, 16, 32, 64}) {
     DeviceSampler sampler(rows_count, kLargeVocab);
     for (const auto& o : {options(0), options(0.8f, 50, 0.95f), options(1.0f, 0, 0.9f), options(1.0f)}) {
       std::vector<float> flat;
