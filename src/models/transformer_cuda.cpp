@@ -503,7 +503,7 @@ std::vector<int32_t> CudaRunner::run_pass_sampled(const Pass& pass, std::span<co
       const SampleRequest& s = samples[rows_before + i];
       row_sampling[i].options = s.sampler->options();
       row_sampling[i].context = s.context;
-      row_sampling[i].uniform = s.sampler->options().greedy() ? 0.0f : float(s.sampler->next_uniform());
+      row_sampling[i].uniform = s.sampler->options().greedy() ? 0.0 : s.sampler->next_uniform();
     }
     sampler_->sample(logits_.as<float>(), row_sampling, plan_.final_softcap, ids.data() + rows_before,
                      context_.stream());
