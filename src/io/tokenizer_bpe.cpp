@@ -2,9 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
-#include <mutex>
-#include <queue>
 
 #include "core/error.h"
 #include "io/unicode.h"
@@ -123,6 +122,7 @@ BpeModel::BpeModel(const nlohmann::json& model, BpeTables tables) {
       if (pos == token.size() && cp < 0x10000 && unicode::is_valid_utf8(token)) bmp_char_ids_[cp] = id;
     }
   }
+  find_word_marker();
   byte_fallback_ids_.assign(256, -1);
   for (int b = 0; b < 256; ++b) {
     if (auto id = token_to_id(byte_token(b))) byte_fallback_ids_[b] = *id;
@@ -193,6 +193,37 @@ const std::string* BpeModel::id_to_token(int32_t id) const {
   return &id_to_token_[id];
 }
 
+void BpeModel::find_word_marker() {
+  static constexpr std::string_view kMarker = "\xE2\x96\x81";  // U+2581
+  static constexpr char32_t kMarkerCodePoint = 0x2581;
+  if (bmp_char_ids_.empty() || ignore_merges_ || bmp_char_ids_[kMarkerCodePoint] < 0) return;
+  std::vector<bool> joins(0x10000, false);
+  for (const auto& [token, id] : vocab_) {
+    for (size_t at = token.find(kMarker, 1); at != std::string::npos; at = token.find(kMarker, at + 1)) {
+      if (!unicode::is_valid_utf8(token)) return;  // cannot tell which character comes first: never split
+      size_t start = at - 1;
+      while (start > 0 && (static_cast<unsigned char>(token[start]) & 0xC0) == 0x80) --start;
+      const char32_t before = unicode::next_code_point(token, start);
+      if (before < 0x10000) joins[before] = true;
+    }
+  }
+  joins_marker_ = std::move(joins);
+  word_marker_ = kMarker;
+}
+
+size_t BpeModel::next_word_start(std::string_view text, size_t begin) const {
+  for (size_t at = text.find(word_marker_, begin + 1); at != std::string_view::npos;
+       at = text.find(word_marker_, at + 1)) {
+    size_t start = at - 1;
+    while (start > begin && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
+    // The character before the marker must be its own symbol (not byte fallback or unknown, whose tokens
+    // read differently) and never precede the marker inside a token.
+    const char32_t before = unicode::next_code_point(text, start);
+    if (before < 0x10000 && bmp_char_ids_[before] >= 0 && !joins_marker_[before]) return at;
+  }
+  return text.size();
+}
+
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (ignore_merges_) {
@@ -201,30 +232,55 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
       return;
     }
   }
-  const bool cacheable = word.size() <= kMaxCachedWordBytes;
-  if (cacheable) {
-    std::shared_lock lock(cache_mutex_);
-    if (auto it = cache_.find(word); it != cache_.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
+  if (word_marker_.empty()) {
+    tokenize_word(word, out);
+    return;
   }
-  const size_t first = out.size();
-  merge_word(word, out);
-  if (cacheable) {
-    std::unique_lock lock(cache_mutex_);
-    if (cache_.size() < kCacheCapacity) cache_.emplace(std::string(word), std::vector<int32_t>(out.begin() + first, out.end()));
+  for (size_t begin = 0; begin < word.size();) {
+    const size_t end = next_word_start(word, begin);
+    tokenize_word(word.substr(begin, end - begin), out);
+    begin = end;
   }
 }
 
-void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) const {
-  struct Symbol {
-    int32_t id;
-    int32_t prev, next;  // linked list over `symbols`; -1 at the ends
-    bool removed;
-  };
+void BpeModel::tokenize_word(std::string_view word, std::vector<int32_t>& out) const {
+  const bool cacheable = word.size() <= kMaxCachedWordBytes;
+  uint64_t word_hash = 0;
+  if (cacheable) {
+    word_hash = WordCache::hash(word);
+    if (cache_.append_cached(word, word_hash, out)) return;
+  }
+  const size_t first = out.size();
+  merge_word(word, out);
+  if (cacheable) cache_.insert(word, word_hash, std::span<const int32_t>(out).subspan(first));
+}
+
+namespace {
+struct Symbol {
+  int32_t id;
+  int32_t prev, next;  // linked list over the word's symbols; -1 at the ends
+  bool removed;
+};
+// A pair that merges, as queued: stale once either side has changed.
+struct Candidate {
+  uint32_t rank;
+  int32_t pos;
+  int32_t left_id, right_id;
+  int32_t new_id;
+  // Heap order: the top is the lowest rank, then the leftmost position.
+  bool operator<(const Candidate& other) const { return rank != other.rank ? rank > other.rank : pos > other.pos; }
+};
+// Reused between words so that merging allocates nothing once the buffers have grown.
+struct MergeScratch {
   std::vector<Symbol> symbols;
-  symbols.reserve(word.size());
+  std::vector<Candidate> queue;
+};
+thread_local MergeScratch merge_scratch;
+}  // namespace
+
+void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) const {
+  std::vector<Symbol>& symbols = merge_scratch.symbols;
+  symbols.clear();
   auto add_symbol = [&](int32_t id) {
     const auto index = static_cast<int32_t>(symbols.size());
     symbols.push_back({id, index - 1, -1, false});
@@ -286,31 +342,23 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
   if (pending_unk >= 0) add_symbol(pending_unk);
 
   // 2. Apply merges lowest rank first (leftmost on ties); stale queue entries are skipped.
-  struct Candidate {
-    uint32_t rank;
-    int32_t pos;
-    int32_t left_id, right_id;  // the pair when queued: the entry is stale once either side has changed
-    int32_t new_id;
-    bool operator<(const Candidate& other) const {  // std::priority_queue pops the largest
-      return rank != other.rank ? rank > other.rank : pos > other.pos;
-    }
-  };
-  std::vector<Candidate> storage;
-  storage.reserve(symbols.size() * 2);
-  std::priority_queue<Candidate> queue(std::less<Candidate>(), std::move(storage));
+  std::vector<Candidate>& queue = merge_scratch.queue;
+  queue.clear();
   auto push_pair = [&](int32_t left) {
     const int32_t right = symbols[left].next;
     if (right < 0) return;
     if (const auto merge = merges_.find(symbols[left].id, symbols[right].id)) {
-      queue.push({merge->rank, left, symbols[left].id, symbols[right].id, merge->new_id});
+      queue.push_back({merge->rank, left, symbols[left].id, symbols[right].id, merge->new_id});
+      std::push_heap(queue.begin(), queue.end());
     }
   };
   // Table probes are cache misses; prefetching them all first lets the memory system overlap them.
   for (size_t i = 0; i + 1 < symbols.size(); ++i) merges_.prefetch(symbols[i].id, symbols[i + 1].id);
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(symbols.size()); ++i) push_pair(i);
   while (!queue.empty()) {
-    const Candidate top = queue.top();
-    queue.pop();
+    std::pop_heap(queue.begin(), queue.end());
+    const Candidate top = queue.back();
+    queue.pop_back();
     Symbol& left = symbols[top.pos];
     if (left.removed || left.next < 0) continue;
     Symbol& right = symbols[left.next];

@@ -6,11 +6,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "io/tokenizer_word_cache.h"
 
 namespace glint::tokenizer_detail {
 
@@ -87,6 +88,10 @@ class BpeModel {
     size_t size_ = 0;
   };
   void add_merge(const std::string& left, const std::string& right, uint32_t rank);
+  void find_word_marker();
+  // Where the next word of `text` starts after `begin` (text.size() when no boundary follows).
+  size_t next_word_start(std::string_view text, size_t begin) const;
+  void tokenize_word(std::string_view word, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 
   TokenMap vocab_;
@@ -104,10 +109,17 @@ class BpeModel {
   // character, and an array is much cheaper than hashing strings. Unused with a prefix/suffix.
   std::vector<int32_t> bmp_char_ids_;
 
+  // SentencePiece-style vocabularies (Gemma) start words with U+2581 and their pre-tokenizer leaves whole
+  // lines as one pre-token. BPE may still be run word by word when no token can join a word's last character
+  // to the next word's marker: a merge across that point would make a token containing "c\u2581", so none
+  // happens, and the merges on either side never interact (same tokens, same order). Word-sized pieces keep
+  // the merge queue short and hit the word cache. `word_marker_` is empty when this does not apply.
+  std::string word_marker_;
+  std::vector<bool> joins_marker_;  // BMP characters some token has right before the marker
+
   static constexpr size_t kCacheCapacity = 100000;
   static constexpr size_t kMaxCachedWordBytes = 256;
-  mutable std::shared_mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache_;
+  mutable WordCache cache_{kCacheCapacity};
 };
 
 }  // namespace glint::tokenizer_detail
