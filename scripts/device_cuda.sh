@@ -18,7 +18,7 @@ if ! "$bin/glint_tests" --gtest_list_tests > /dev/null 2>&1; then
   exit 1
 fi
 
-filter="${GPU_TEST_FILTER:-*Cuda*:*cuda*:*Gpu*}"
+filter="${GPU_TEST_FILTER:-*Cuda*:*cuda*:*Gpu*:*DeviceSampler*}"
 stamp "GPU tests ($filter)"
 timeout "${TEST_SECONDS:-240}" "$bin/glint_tests" --gtest_filter="$filter" > "$OUT/gpu_tests.log" 2>&1
 stamp "GPU tests rc=$?"

@@ -27,7 +27,7 @@ using attn_detail::warp_max;
 using attn_detail::warp_sum;
 
 constexpr int kMaxHeadDim = 256;
-constexpr int kSplitKeys = 256;      // keys per decode block
+constexpr int kSplitKeys = 32;       // keys per decode block (short serial loops: decode is latency-bound)
 constexpr int kDecodeThreads = 128;  // 4 warps
 constexpr int kMaxDecodeGroup = 16;  // query heads per kv head a decode block holds
 constexpr int kCombineThreads = 128;
@@ -210,32 +210,41 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
   for (int i = tid; i < group * d; i += kDecodeThreads) q_s[i] = to_float(q[i]);
   __syncthreads();
 
-  // 1. Scores.
-  for (int j = warp; j < count; j += kWarps) {
-    const T* key = k + row_offset(j);
-    float kf[2][kElems];
+  // 1. Scores: each warp takes two keys at a time, both loaded before either is used (decode is latency-bound).
+  for (int j0 = warp; j0 < count; j0 += 2 * kWarps) {
+    const int j1 = j0 + kWarps < count ? j0 + kWarps : j0;
+    const T* keys[2] = {k + row_offset(j0), k + row_offset(j1)};
+    float kf[2][2][kElems];
 #pragma unroll
-    for (int c2 = 0; c2 < 2; ++c2) {
-      const int c = lane + 32 * c2;
-      if (c < n_chunks) {
-        load_chunk(key + c * kElems, kf[c2]);
-      } else {
-#pragma unroll
-        for (int e = 0; e < kElems; ++e) kf[c2][e] = 0.0f;
-      }
-    }
-    for (int hh = 0; hh < group; ++hh) {
-      float dot = 0.0f;
+    for (int u = 0; u < 2; ++u)
 #pragma unroll
       for (int c2 = 0; c2 < 2; ++c2) {
         const int c = lane + 32 * c2;
         if (c < n_chunks) {
+          load_chunk(keys[u] + c * kElems, kf[u][c2]);
+        } else {
 #pragma unroll
-          for (int e = 0; e < kElems; ++e) dot += kf[c2][e] * q_s[hh * d + c * kElems + e];
+          for (int e = 0; e < kElems; ++e) kf[u][c2][e] = 0.0f;
         }
       }
-      dot = warp_sum(dot);
-      if (lane == 0) p_s[hh * kSplitKeys + j] = score_of(dot, a.scale, a.softcap);
+    for (int hh = 0; hh < group; ++hh) {
+      float dot[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int u = 0; u < 2; ++u)
+#pragma unroll
+        for (int c2 = 0; c2 < 2; ++c2) {
+          const int c = lane + 32 * c2;
+          if (c < n_chunks) {
+#pragma unroll
+            for (int e = 0; e < kElems; ++e) dot[u] += kf[u][c2][e] * q_s[hh * d + c * kElems + e];
+          }
+        }
+      dot[0] = warp_sum(dot[0]);
+      dot[1] = warp_sum(dot[1]);
+      if (lane == 0) {
+        p_s[hh * kSplitKeys + j0] = score_of(dot[0], a.scale, a.softcap);
+        if (j1 != j0) p_s[hh * kSplitKeys + j1] = score_of(dot[1], a.scale, a.softcap);
+      }
     }
   }
   __syncthreads();
@@ -268,15 +277,22 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
 #pragma unroll
       for (int e = 0; e < kElems; ++e) acc[hh][e] = 0.0f;
     if (active) {
-      for (int j = key_group; j < count; j += key_groups) {
-        float vf[kElems];
-        load_chunk(v + row_offset(j) + chunk * kElems, vf);
+      // Two value rows in flight per step; keys are added in the same order as before (j, then j + key_groups).
+      for (int j = key_group; j < count; j += 2 * key_groups) {
+        const int j1 = j + key_groups;
+        float vf[2][kElems];
+        load_chunk(v + row_offset(j) + chunk * kElems, vf[0]);
+        if (j1 < count) load_chunk(v + row_offset(j1) + chunk * kElems, vf[1]);
 #pragma unroll
-        for (int hh = 0; hh < kHeads; ++hh) {
-          if (h0 + hh >= group) break;
-          const float w = p_s[(h0 + hh) * kSplitKeys + j];
+        for (int u = 0; u < 2; ++u) {
+          if (u == 1 && j1 >= count) break;
 #pragma unroll
-          for (int e = 0; e < kElems; ++e) acc[hh][e] += w * vf[e];
+          for (int hh = 0; hh < kHeads; ++hh) {
+            if (h0 + hh >= group) break;
+            const float w = p_s[(h0 + hh) * kSplitKeys + (u == 0 ? j : j1)];
+#pragma unroll
+            for (int e = 0; e < kElems; ++e) acc[hh][e] += w * vf[u][e];
+          }
         }
       }
     }

@@ -36,7 +36,7 @@ __device__ __forceinline__ float dot16(uint4 a, uint4 b, float) {
   return x[0] * y[0] + x[1] * y[1] + x[2] * y[2] + x[3] * y[3];
 }
 
-// One warp per output feature (per gate/up pair when kGated). Each lane walks the row in 16-byte pieces, two pieces
+// One warp per output feature (per gate/up pair when kGated). Each lane walks the row in 16-byte pieces, four pieces
 // per iteration so that loads overlap; the R input rows share every weight load.
 template <typename T, int R, bool kGated>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
@@ -53,19 +53,22 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = 0.0f;
   const int64_t step = 32 * kVec;
   int64_t k = int64_t(lane) * kVec;
-  for (; k + step < in; k += 2 * step) {
-    const uint4 a0 = load_streaming(w0 + k), a1 = load_streaming(w0 + k + step);
-    uint4 b0{}, b1{};
+  for (; k + 3 * step < in; k += 4 * step) {
+    uint4 a[4], b[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) a[u] = load_streaming(w0 + k + u * step);
     if constexpr (kGated) {
-      b0 = load_streaming(w1 + k);
-      b1 = load_streaming(w1 + k + step);
+#pragma unroll
+      for (int u = 0; u < 4; ++u) b[u] = load_streaming(w1 + k + u * step);
     }
 #pragma unroll
     for (int r = 0; r < R; ++r) {
-      const uint4 x0 = *reinterpret_cast<const uint4*>(x + r * in + k);
-      const uint4 x1 = *reinterpret_cast<const uint4*>(x + r * in + k + step);
-      acc0[r] += dot16(a0, x0, T{}) + dot16(a1, x1, T{});
-      if constexpr (kGated) acc1[r] += dot16(b0, x0, T{}) + dot16(b1, x1, T{});
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const uint4 xu = *reinterpret_cast<const uint4*>(x + r * in + k + u * step);
+        acc0[r] += dot16(a[u], xu, T{});
+        if constexpr (kGated) acc1[r] += dot16(b[u], xu, T{});
+      }
     }
   }
   for (; k < in; k += step) {
