@@ -3,6 +3,7 @@
 // pass is a fixed sequence of launches on one stream, and a decode step (every request one token) is captured
 // once per batch size as a CUDA graph and replayed.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
@@ -88,6 +89,69 @@ struct Group {
   bool decode() const { return !begin.empty() && int64_t(tokens.size()) == int64_t(begin.size()); }
 };
 
+// GLINT_CUDA_PROFILE=1: device time per op kind, from events between launches (eager passes only; graphs are
+// off while profiling). Printed to stderr when the runner goes away.
+class OpTimes {
+ public:
+  OpTimes() {
+    const char* env = std::getenv("GLINT_CUDA_PROFILE");
+    enabled_ = env && std::string(env) == "1";
+  }
+  ~OpTimes() {
+    for (auto& [event, _] : marks_) cudaEventDestroy(event);
+    for (cudaEvent_t e : spare_) cudaEventDestroy(e);
+  }
+  bool enabled() const { return enabled_; }
+  // Starts a pass; its ops are reported under `phase` ("decode", "prefill").
+  void begin(cudaStream_t stream, const char* phase) {
+    phase_ = phase;
+    mark(stream, "start");
+  }
+  // The time since the previous mark belongs to `op`.
+  void mark(cudaStream_t stream, const char* op) {
+    if (!enabled_) return;
+    cudaEvent_t event = nullptr;
+    if (!spare_.empty()) {
+      event = spare_.back();
+      spare_.pop_back();
+    } else {
+      GLINT_CUDA_CHECK(cudaEventCreate(&event));
+    }
+    GLINT_CUDA_CHECK(cudaEventRecord(event, stream));
+    marks_.emplace_back(event, op);
+  }
+  // Waits for the pass and adds up its intervals.
+  void collect() {
+    if (!enabled_ || marks_.empty()) return;
+    GLINT_CUDA_CHECK(cudaEventSynchronize(marks_.back().first));
+    for (size_t i = 1; i < marks_.size(); ++i) {
+      float ms = 0;
+      GLINT_CUDA_CHECK(cudaEventElapsedTime(&ms, marks_[i - 1].first, marks_[i].first));
+      auto& [total, count] = totals_[phase_ + ": " + marks_[i].second];
+      total += ms;
+      ++count;
+    }
+    for (auto& [event, _] : marks_) spare_.push_back(event);
+    marks_.clear();
+  }
+  void report() const {
+    if (!enabled_ || totals_.empty()) return;
+    double all = 0;
+    for (auto& [_, t] : totals_) all += t.first;
+    std::fprintf(stderr, "GLINT_CUDA_PROFILE: device time per op (eager passes, %.1f ms in all)\n", all);
+    for (auto& [op, t] : totals_)
+      std::fprintf(stderr, "  %-22s %10.3f ms %5.1f%%  %8ld calls  %8.2f us/call\n", op.c_str(), t.first,
+                   100.0 * t.first / all, t.second, 1e3 * t.first / double(t.second));
+  }
+
+ private:
+  bool enabled_ = false;
+  std::string phase_;
+  std::vector<std::pair<cudaEvent_t, const char*>> marks_;
+  std::vector<cudaEvent_t> spare_;
+  std::map<std::string, std::pair<double, long>> totals_;
+};
+
 class CudaRunner final : public DeviceRunner {
  public:
   CudaRunner(const Transformer& model, int device, const DevicePlacement& placement);
@@ -136,6 +200,7 @@ class CudaRunner final : public DeviceRunner {
   int32_t *d_tokens_ = nullptr, *d_positions_ = nullptr, *d_slots_ = nullptr, *d_rows_ = nullptr;
 
   std::unique_ptr<cuda::DeviceSampler> sampler_;
+  OpTimes profile_;
   bool use_graphs_ = true;
   std::set<int> warmed_batches_;
   std::map<int, cudaGraphExec_t> graphs_;
@@ -150,6 +215,7 @@ CudaRunner::CudaRunner(const Transformer& model, int device, const DevicePlaceme
   dtype_ = w.embed.dtype() == DType::F32 ? DType::F32 : DType::BF16;
   max_tokens_ = std::max<int64_t>(placement.max_chunk, placement.max_sequences);
   if (const char* env = std::getenv("GLINT_CUDA_GRAPHS")) use_graphs_ = std::string(env) != "0";
+  if (profile_.enabled()) use_graphs_ = false;
   upload_weights();
   allocate_work_buffers();
   for (int s = placement.max_sequences - 1; s >= 0; --s) free_slots_->push_back(s);
@@ -161,6 +227,7 @@ CudaRunner::CudaRunner(const Transformer& model, int device, const DevicePlaceme
 }
 
 CudaRunner::~CudaRunner() {
+  profile_.report();
   for (auto& [_, exec] : graphs_) cudaGraphExecDestroy(exec);
   if (meta_copied_) cudaEventDestroy(meta_copied_);
   if (pinned_meta_) cudaFreeHost(pinned_meta_);
@@ -402,9 +469,11 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
   const size_t e = dtype_size(dtype_);
   const int layer_count = int(plan_.layers.size());
 
+  profile_.begin(stream, group.decode() ? "decode" : "prefill");
   kc::embedding(embed_.get(), dtype_, d_tokens_, count, hidden, plan_.embed_scale, h_.as<float>(), stream);
   kc::rms_norm(h_.as<float>(), count, hidden, layers_[0].input_norm.as<float>(), plan_.layers[0].norm, plan_.rms_eps,
                x_.get(), dtype_, stream);
+  profile_.mark(stream, "embedding + norm");
   for (int i = 0; i < layer_count; ++i) {
     const LayerPlan& lp = plan_.layers[size_t(i)];
     const AttentionPlan& a = lp.attention;
@@ -412,6 +481,7 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
     const int64_t q_width = int64_t(a.n_heads) * a.head_dim;
 
     linear_.run(x_.get(), count, d.qkv.get(), d.qkv_rows, hidden, dtype_, qkv_.as<float>(), stream);
+    profile_.mark(stream, "qkv linear");
     kc::QkvLayout layout;
     layout.n_heads = a.n_heads;
     layout.n_kv_heads = a.n_kv_heads;
@@ -429,6 +499,7 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
     kc::qkv_rope_cache_write(layout, qkv_.as<float>(), count, d_positions_, d_slots_, d.q_norm.as<float>(),
                              d.k_norm.as<float>(), true, q_.get(), d.k_cache.get(), d.v_cache.get(), d.capacity, dtype_,
                              stream);
+    profile_.mark(stream, "qk norm + rope + kv");
     const kc::AttentionShape shape = attention_shape(i);
     const kc::CacheView view{d.k_cache.get(), d.v_cache.get(), d.capacity};
     if (group.decode()) {
@@ -441,34 +512,48 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
                               group.request_slots[r], attended_.as<char>() + size_t(b * q_width) * e, stream);
       }
     }
+    profile_.mark(stream, group.decode() ? "attention decode" : "attention prefill");
     linear_.run(attended_.get(), count, d.o.get(), hidden, q_width, dtype_, block_.as<float>(), stream);
+    profile_.mark(stream, "o linear");
     const NormKind sandwich = lp.sandwich_norms ? lp.norm : NormKind::None;
     kc::residual_norm(h_.as<float>(), block_.as<float>(), count, hidden, d.post_attention_norm.as<float>(), sandwich,
                       d.pre_ffn_norm.as<float>(), lp.norm, plan_.rms_eps, x_.get(), dtype_, stream);
+    profile_.mark(stream, "residual + norms");
 
     const int64_t intermediate = lp.ffn.intermediate;
     linear_.run_gated(x_.get(), count, d.gate_up.get(), intermediate, hidden, lp.ffn.activation, dtype_, mlp_.get(),
                       mlp_scratch_.as<float>(), stream);
+    profile_.mark(stream, "gate/up linear + act");
     linear_.run(mlp_.get(), count, d.down.get(), hidden, intermediate, dtype_, block_.as<float>(), stream);
+    profile_.mark(stream, "down linear");
     const bool last = i + 1 == layer_count;
     const DeviceLayer* next = last ? nullptr : &layers_[size_t(i) + 1];
     kc::residual_norm(h_.as<float>(), block_.as<float>(), count, hidden, d.post_ffn_norm.as<float>(), sandwich,
                       next ? next->input_norm.as<float>() : nullptr,
                       next ? plan_.layers[size_t(i) + 1].norm : NormKind::None, plan_.rms_eps,
                       next ? x_.get() : nullptr, dtype_, stream);
+    profile_.mark(stream, "residual + norms");
   }
 
   const int64_t selected = int64_t(group.rows.size());
-  if (selected == 0) return;
+  if (selected == 0) {
+    profile_.collect();
+    return;
+  }
   kc::gather_rows(h_.as<float>(), d_rows_, selected, hidden, selected_.as<float>(), stream);
   if (hidden_only) {
     kc::rms_norm(selected_.as<float>(), selected, hidden, final_norm_.as<float>(), plan_.final_norm, plan_.rms_eps,
                  hidden_out_.get(), DType::F32, stream);
+    profile_.mark(stream, "final norm");
+    profile_.collect();
     return;
   }
   kc::rms_norm(selected_.as<float>(), selected, hidden, final_norm_.as<float>(), plan_.final_norm, plan_.rms_eps,
                normed_.get(), dtype_, stream);
+  profile_.mark(stream, "final norm");
   linear_.run(normed_.get(), selected, lm_head_ptr_, plan_.vocab, hidden, dtype_, logits_.as<float>(), stream);
+  profile_.mark(stream, "lm head");
+  profile_.collect();
   (void)w;
 }
 
@@ -505,8 +590,11 @@ std::vector<int32_t> CudaRunner::run_pass_sampled(const Pass& pass, std::span<co
       row_sampling[i].context = s.context;
       row_sampling[i].uniform = s.sampler->options().greedy() ? 0.0 : s.sampler->next_uniform();
     }
+    profile_.begin(context_.stream(), "sampling");
     sampler_->sample(logits_.as<float>(), row_sampling, plan_.final_softcap, ids.data() + rows_before,
                      context_.stream());
+    profile_.mark(context_.stream(), "device sampler (to ids on host)");
+    profile_.collect();
   });
   return ids;
 }
