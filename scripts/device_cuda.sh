@@ -33,3 +33,13 @@ for model in ${BENCH_MODELS:-gemma3-1b gemma3-4b}; do
   tail -n 14 "$OUT/bench_$model.log"
 done
 stamp "done"
+
+# GLINT_CUDA_PROFILE=1: where a pass's device time goes (eager passes, one op kind per line), batch 1.
+if [ -n "${PROFILE_MODELS:-}" ]; then
+  for model in $PROFILE_MODELS; do
+    stamp "profile $model"
+    GLINT_CUDA_PROFILE=1 timeout 120 "$bin/glint" bench --synthetic "configs/synthetic/$model.json" --device cuda \
+      --prefill 2048 --context 128 --batch 1 --steps 64 > "$OUT/profile_$model.log" 2>&1
+    grep -A 30 "GLINT_CUDA_PROFILE" "$OUT/profile_$model.log" | head -n 30
+  done
+fi
