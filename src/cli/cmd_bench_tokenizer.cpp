@@ -3,6 +3,7 @@
 // runs). Each round loads the tokenizer fresh and times its first encode of the whole text (cold: the word
 // cache is empty) and then a second encode of the same text (warm).
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +26,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+// CPU time of all threads of this process: with the wall time it shows how many cores a run really had (the
+// machine may be shared).
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 // A fixed 64-bit generator (splitmix64) so the text is the same on every platform and standard library.
 class Random {
@@ -274,17 +283,22 @@ int run_bench_tokenizer(int argc, char** argv) {
     auto start = Clock::now();
     const Tokenizer tokenizer = Tokenizer::from_dir(model_dir);
     const double load = seconds_since(start);
+    double cpu = process_cpu_seconds();
     start = Clock::now();
     const std::vector<int32_t> cold_ids = tokenizer.encode(text, false);
     const double cold = seconds_since(start);
+    const double cold_cpu = process_cpu_seconds() - cpu;
+    cpu = process_cpu_seconds();
     start = Clock::now();
     const std::vector<int32_t> warm_ids = tokenizer.encode(text, false);
     const double warm = seconds_since(start);
+    const double warm_cpu = process_cpu_seconds() - cpu;
     GLINT_CHECK(cold_ids == warm_ids, "cold and warm encodes differ");
     token_count = cold_ids.size();
-    std::printf("round %d: load %.2f s | cold %.3f s %.1f MB/s %.2f M tokens/s | warm %.3f s %.1f MB/s %.2f M tokens/s\n",
-                round + 1, load, cold, mb / cold, static_cast<double>(token_count) / cold / 1e6, warm, mb / warm,
-                static_cast<double>(token_count) / warm / 1e6);
+    std::printf("round %d: load %.2f s | cold %.3f s (cpu %.3f s) %.1f MB/s %.2f M tokens/s | warm %.3f s (cpu %.3f s) "
+                "%.1f MB/s %.2f M tokens/s\n",
+                round + 1, load, cold, cold_cpu, mb / cold, static_cast<double>(token_count) / cold / 1e6, warm,
+                warm_cpu, mb / warm, static_cast<double>(token_count) / warm / 1e6);
     best_cold = std::min(best_cold, cold);
     best_warm = std::min(best_warm, warm);
   }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "io/tokenizer_impl.h"
 #include "io/unicode.h"
 
@@ -215,33 +216,90 @@ Tokenizer Tokenizer::from_dir(const std::string& model_dir) {
   return from_file(path.string());
 }
 
+tokenizer_detail::Pieces Tokenizer::Impl::pre_tokenized(Pieces raw) const {
+  Pieces pieces;
+  pieces.reserve(raw.size());
+  for (Piece& piece : raw) {
+    if (piece.token_id >= 0) {
+      pieces.push_back(std::move(piece));
+      continue;
+    }
+    if (normalizer) normalizer->normalize(piece.text);
+    normalized_matcher.split(std::move(piece), pieces);
+  }
+  if (pre_tokenizer) pre_tokenizer->pre_tokenize(pieces);
+  return pieces;
+}
+
+void Tokenizer::Impl::append_model_ids(const Pieces& pieces, std::vector<int32_t>& ids) const {
+  for (const Piece& piece : pieces) {
+    if (piece.token_id >= 0) {
+      ids.push_back(piece.token_id);
+    } else {
+      model->tokenize(piece.text, ids);
+    }
+  }
+}
+
+namespace {
+
+// Inputs at least this long are encoded on the thread pool.
+constexpr size_t kParallelEncodeBytes = size_t{1} << 18;
+
+// Consecutive runs of `pieces` of about `target_bytes` each (order kept).
+std::vector<Pieces> group_pieces(Pieces pieces, size_t target_bytes) {
+  std::vector<Pieces> groups(1);
+  size_t bytes = 0;
+  for (Piece& piece : pieces) {
+    if (bytes >= target_bytes) {
+      groups.emplace_back();
+      bytes = 0;
+    }
+    bytes += piece.text.size() + 1;
+    groups.back().push_back(std::move(piece));
+  }
+  return groups;
+}
+
+}  // namespace
+
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
   if (auto bad = unicode::find_invalid_utf8(text)) {
     fail("tokenizer input is not valid UTF-8 (byte offset ", *bad, ")");
   }
   const Impl& impl = *impl_;
-  Pieces pieces;
-  {
-    Pieces raw;
-    impl.raw_matcher.split(Piece{std::string(text), -1, true}, raw);
-    for (Piece& piece : raw) {
-      if (piece.token_id >= 0) {
-        pieces.push_back(std::move(piece));
-        continue;
-      }
-      if (impl.normalizer) impl.normalizer->normalize(piece.text);
-      impl.normalized_matcher.split(std::move(piece), pieces);
-    }
-  }
-  if (impl.pre_tokenizer) impl.pre_tokenizer->pre_tokenize(pieces);
+  Pieces raw;
+  impl.raw_matcher.split(Piece{std::string(text), -1, true}, raw);
   std::vector<int32_t> ids;
-  ids.reserve(text.size() / 3 + 4);
-  for (const Piece& piece : pieces) {
-    if (piece.token_id >= 0) {
-      ids.push_back(piece.token_id);
-    } else {
-      impl.model->tokenize(piece.text, ids);
+  const int threads = thread_count();
+  if (text.size() < kParallelEncodeBytes || threads < 2) {
+    ids.reserve(text.size() / 3 + 4);
+    impl.append_model_ids(impl.pre_tokenized(std::move(raw)), ids);
+  } else {
+    // Every piece encodes on its own, so groups of pieces can be encoded in parallel and their ids joined in
+    // order. The groups are small enough for the pool to balance them over its threads.
+    const size_t group_bytes = text.size() / (static_cast<size_t>(threads) * 8) + 1;
+    std::vector<Pieces> groups = group_pieces(std::move(raw), group_bytes);
+    const bool pre_tokenize_in_groups = groups.size() >= static_cast<size_t>(threads) * 2;
+    if (!pre_tokenize_in_groups) {
+      // Too few pieces before pre-tokenization (added tokens are rare in this text): pre-tokenize on this
+      // thread, then share out the model's part.
+      Pieces all;
+      for (Pieces& group : groups) std::move(group.begin(), group.end(), std::back_inserter(all));
+      groups = group_pieces(impl.pre_tokenized(std::move(all)), group_bytes);
     }
+    std::vector<std::vector<int32_t>> group_ids(groups.size());
+    parallel_for(static_cast<int64_t>(groups.size()), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t g = begin; g < end; ++g) {
+        Pieces& group = groups[static_cast<size_t>(g)];
+        if (pre_tokenize_in_groups) group = impl.pre_tokenized(std::move(group));
+        impl.append_model_ids(group, group_ids[static_cast<size_t>(g)]);
+      }
+    });
+    size_t total = 0;
+    for (const auto& part : group_ids) total += part.size();
+    ids.reserve(total + 4);
+    for (const auto& part : group_ids) ids.insert(ids.end(), part.begin(), part.end());
   }
   if (impl.post_processor) impl.post_processor->process(ids, add_special_tokens);
   return ids;

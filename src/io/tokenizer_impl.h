@@ -33,6 +33,12 @@ struct Tokenizer::Impl {
   int32_t id_limit = 0;  // every valid id is below this
   std::optional<int32_t> bos;
 
+  // Encoding in two stages, each independent per piece, so that a large input can be split into groups of
+  // pieces and the groups encoded on several threads: text pieces (added tokens already cut out) -> normalized,
+  // with normalized added tokens cut out, and pre-tokenized; then pieces -> model ids appended to `ids`.
+  tokenizer_detail::Pieces pre_tokenized(tokenizer_detail::Pieces raw) const;
+  void append_model_ids(const tokenizer_detail::Pieces& pieces, std::vector<int32_t>& ids) const;
+
   // The string decode() feeds to the decoder for `id`, or nullptr when the id is unassigned.
   const std::string* token_for_decode(int32_t id) const;
   bool is_special_content(const std::string& token) const { return special_contents.count(token) > 0; }
