@@ -25,6 +25,16 @@ stamp "GPU tests rc=$?"
 grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests ran" "$OUT/gpu_tests.log" | head -n 40
 grep -B2 -A8 "Failure" "$OUT/gpu_tests.log" | head -n 60
 
+# The CLI on the GPU: greedy and sampled generation from a fixture must equal the CPU's, token for token.
+fixture=tests/reference/fixtures/gemma3_sharded
+for flags in "" "--temperature 1.5 --top-k 40 --top-p 0.95 --seed 3"; do
+  cpu_ids="$("$bin/glint" generate --model "$fixture" --prompt-ids "2 17 33 4 90 12" -n 24 --ids-only $flags 2>&1)"
+  gpu_ids="$("$bin/glint" generate --model "$fixture" --prompt-ids "2 17 33 4 90 12" -n 24 --ids-only $flags \
+    --device cuda --verbose 2>&1)"
+  if [ "$(tail -n 1 <<<"$gpu_ids")" = "$(tail -n 1 <<<"$cpu_ids")" ]; then stamp "CLI generate on cuda == cpu ($flags)"
+  else stamp "CLI generate MISMATCH ($flags): cpu [$cpu_ids] gpu [$gpu_ids]"; fi
+done
+
 for model in ${BENCH_MODELS:-gemma3-1b gemma3-4b}; do
   stamp "bench $model"
   timeout "${BENCH_SECONDS:-150}" "$bin/glint" bench --synthetic "configs/synthetic/$model.json" --device cuda \
