@@ -228,12 +228,6 @@ size_t BpeModel::next_word_start(std::string_view text, size_t begin) const {
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
-  if (ignore_merges_) {
-    if (auto it = vocab_.find(word); it != vocab_.end()) {
-      out.push_back(it->second);
-      return;
-    }
-  }
   if (word_marker_.empty()) {
     tokenize_word(word, out);
     return;
@@ -253,7 +247,14 @@ void BpeModel::tokenize_word(std::string_view word, std::vector<int32_t>& out) c
     if (cache_.append_cached(word, word_hash, out)) return;
   }
   const size_t first = out.size();
-  merge_word(word, out);
+  // With ignore_merges a word of the vocab is its own token. The cache is asked first (it remembers those
+  // words too), since it is smaller and faster than the vocab map.
+  auto whole = ignore_merges_ ? vocab_.find(word) : vocab_.end();
+  if (whole != vocab_.end()) {
+    out.push_back(whole->second);
+  } else {
+    merge_word(word, out);
+  }
   if (cacheable) cache_.insert(word, word_hash, std::span<const int32_t>(out).subspan(first));
 }
 

@@ -173,9 +173,21 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
   ByteLevelPreTokenizer(bool add_prefix_space, bool use_regex)
       : add_prefix_space_(add_prefix_space), regex_(use_regex ? std::make_shared<Regex>(kGpt2Pattern) : nullptr) {}
   void pre_tokenize(Pieces& pieces) const override {
+    if (!regex_) {  // no split (Llama 3 splits before this step): prefix the pieces in place
+      for (Piece& piece : pieces) {
+        if (piece.token_id < 0 && add_prefix_space_ && !piece.text.starts_with(' ')) piece.text.insert(0, " ");
+      }
+      std::erase_if(pieces, [](const Piece& piece) { return piece.token_id < 0 && piece.text.empty(); });
+    } else {
+      split_gpt2(pieces);
+    }
+    map_bytes(pieces);
+  }
+
+ private:
+  void split_gpt2(Pieces& pieces) const {
     split_pieces(pieces, [&](Piece& piece) -> std::vector<std::pair<size_t, size_t>> {
       if (add_prefix_space_ && !piece.text.starts_with(' ')) piece.text.insert(0, " ");
-      if (!regex_) return {{0, piece.text.size()}};
       std::vector<Segment> segments;
       size_t previous = 0;
       for (const auto& [begin, end] : regex_->find_all(piece.text)) {
@@ -186,17 +198,41 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
       if (previous != piece.text.size()) segments.push_back({previous, piece.text.size(), false});
       return apply_split_behavior(std::move(segments), SplitBehavior::kIsolated);
     });
-    const auto& table = unicode::byte_to_level_char();
+  }
+
+  void map_bytes(Pieces& pieces) const {
+    std::string mapped;  // reused: most pieces are short, so assigning them back needs no allocation
     for (Piece& piece : pieces) {
       if (piece.token_id >= 0) continue;
-      std::string mapped;
-      mapped.reserve(piece.text.size() * 2);
-      for (char c : piece.text) mapped += table[static_cast<unsigned char>(c)];
-      piece.text = std::move(mapped);
+      mapped.resize(piece.text.size() * 2);
+      size_t length = 0;
+      for (char c : piece.text) {
+        const LevelChar& level = level_chars_[static_cast<unsigned char>(c)];
+        mapped[length] = level.bytes[0];
+        mapped[length + 1] = level.bytes[1];
+        length += level.length;
+      }
+      piece.text.assign(mapped.data(), length);
     }
   }
 
- private:
+  // The byte-level character of each byte as UTF-8 (one or two bytes).
+  struct LevelChar {
+    char bytes[2];
+    uint8_t length;
+  };
+  static std::array<LevelChar, 256> make_level_chars() {
+    std::array<LevelChar, 256> chars{};
+    const auto& table = unicode::byte_to_level_char();
+    for (int b = 0; b < 256; ++b) {
+      GLINT_CHECK(!table[b].empty() && table[b].size() <= 2, "byte-level character of byte ", b, " is not 1-2 bytes");
+      chars[b].bytes[0] = table[b][0];
+      chars[b].bytes[1] = table[b].size() > 1 ? table[b][1] : 0;
+      chars[b].length = static_cast<uint8_t>(table[b].size());
+    }
+    return chars;
+  }
+  std::array<LevelChar, 256> level_chars_ = make_level_chars();
   bool add_prefix_space_;
   std::shared_ptr<Regex> regex_;
 };

@@ -190,6 +190,15 @@ std::vector<Segment> Pattern::find_segments(std::string_view text) const {
 std::string Pattern::replace_all(std::string_view text, std::string_view replacement) const {
   std::string out;
   out.reserve(text.size());
+  if (!regex_ && !literal_.empty()) {  // the common case (Gemma: " " -> U+2581), without a segment list
+    size_t previous = 0;
+    for (size_t pos = text.find(literal_); pos != std::string_view::npos; pos = text.find(literal_, previous)) {
+      out.append(text.substr(previous, pos - previous)).append(replacement);
+      previous = pos + literal_.size();
+    }
+    out.append(text.substr(previous));
+    return out;
+  }
   for (const Segment& segment : find_segments(text)) {
     if (segment.is_match) {
       out.append(replacement);

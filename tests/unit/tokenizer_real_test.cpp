@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "core/thread_pool.h"
 #include "io/tokenizer.h"
 #include "io/unicode.h"
 
@@ -172,6 +173,25 @@ TEST(TokenizerRealFiles, ConcurrentEncodesAgree) {
     for (auto& thread : threads) thread.join();
     for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << name << " thread " << t;
   }
+}
+
+// Inputs of 256 KB and more are encoded in groups of pieces on the thread pool; the ids must be those of the
+// serial encode, for a fresh tokenizer (cold word cache) and a warm one.
+TEST(TokenizerRealFiles, ParallelEncodeOfLargeInputEqualsSerial) {
+  std::string text;
+  const auto texts = corpus();
+  for (size_t i = 0; text.size() < 600000; ++i) text += texts[(i * 31) % texts.size()] + (i % 3 ? "\n" : " ");
+  const int threads = thread_count();
+  for (const char* name : {"gemma3", "llama3_1"}) {
+    REQUIRE_TOKENIZER(tokenizer, name);
+    set_thread_count(1);
+    const Ids serial = Tokenizer::from_dir(tokenizer_dir(name)).encode(text);
+    set_thread_count(4);
+    const Tokenizer fresh = Tokenizer::from_dir(tokenizer_dir(name));
+    EXPECT_EQ(fresh.encode(text), serial) << name << " cold";
+    EXPECT_EQ(fresh.encode(text), serial) << name << " warm";
+  }
+  set_thread_count(threads);
 }
 
 }  // namespace

@@ -76,6 +76,24 @@ TEST(TokenizerBpe, IgnoreMergesTakesWholeWordFromVocab) {
   EXPECT_EQ(load(config).encode("abc"), (Ids{5}));
 }
 
+// Long pre-tokens are run through BPE word by word, cut before each U+2581; the cut must not happen where a
+// token joins the character before the marker to it (here "c\u2581", or a byte-fallback token before it).
+TEST(TokenizerBpe, WordCutsBeforeTheMarkerKeepMergesThatCrossIt) {
+  json config = base_config();
+  config["normalizer"] = json::parse(R"({"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"})");
+  config["model"]["vocab"]["c\u2581"] = 15;
+  config["model"]["vocab"]["<0x78>\u2581"] = 16;
+  config["model"]["merges"] = json::parse(R"(["c \u2581", "<0x78> \u2581", "a b", "ab c", "\u2581 a"])");
+  config["model"]["byte_fallback"] = true;
+  const Tokenizer tokenizer = load(config);
+  EXPECT_EQ(tokenizer.encode("bc d"), (Ids{2, 15, 14}));      // c + \u2581 merge across the word boundary
+  EXPECT_EQ(tokenizer.encode("x d"), (Ids{16, 14}));          // <0x78> + \u2581 (x is not in the vocab)
+  EXPECT_EQ(tokenizer.encode("ab d"), (Ids{4, 7, 14}));       // cut: ab | \u2581 d
+  EXPECT_EQ(tokenizer.encode("abab a ab"), (Ids{4, 4, 8, 7, 4}));
+  // The same words again come from the word cache.
+  EXPECT_EQ(tokenizer.encode("bc d ab d"), (Ids{2, 15, 14, 7, 4, 7, 14}));
+}
+
 TEST(TokenizerBpe, RejectsMergesOutsideTheVocab) {
   json config = base_config();
   config["model"]["merges"] = json::parse(R"(["c d"])");
