@@ -232,7 +232,10 @@ tokenizer_detail::Pieces Tokenizer::Impl::pre_tokenized(Pieces raw) const {
 }
 
 void Tokenizer::Impl::append_model_ids(const Pieces& pieces, std::vector<int32_t>& ids) const {
-  for (const Piece& piece : pieces) {
+  constexpr size_t kPrefetchAhead = 4;  // pieces: lets the word-cache lookups of nearby words overlap
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (i + kPrefetchAhead < pieces.size()) model->prefetch(pieces[i + kPrefetchAhead].text);
+    const Piece& piece = pieces[i];
     if (piece.token_id >= 0) {
       ids.push_back(piece.token_id);
     } else {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 
 #include "core/error.h"
@@ -228,24 +229,38 @@ size_t BpeModel::next_word_start(std::string_view text, size_t begin) const {
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
+  auto hash_of = [](std::string_view part) { return part.size() <= kMaxCachedWordBytes ? WordCache::hash(part) : 0; };
   if (word_marker_.empty()) {
-    tokenize_word(word, out);
+    tokenize_word(word, hash_of(word), out);
     return;
   }
-  for (size_t begin = 0; begin < word.size();) {
-    const size_t end = next_word_start(word, begin);
-    tokenize_word(word.substr(begin, end - begin), out);
-    begin = end;
+  // Words are found a few ahead of the one being tokenized, and their cache slots prefetched, so that the
+  // lookups (mostly cache misses) overlap.
+  constexpr size_t kAhead = 4;
+  struct Upcoming {
+    size_t begin, end;
+    uint64_t hash;
+  };
+  std::array<Upcoming, kAhead> ring;
+  size_t found_end = 0, queued = 0, next = 0;
+  auto find_next = [&] {
+    const size_t end = next_word_start(word, found_end);
+    const uint64_t hash = hash_of(word.substr(found_end, end - found_end));
+    cache_.prefetch(hash);
+    ring[queued++ % kAhead] = {found_end, end, hash};
+    found_end = end;
+  };
+  while (queued < kAhead && found_end < word.size()) find_next();
+  while (next < queued) {
+    const Upcoming current = ring[next++ % kAhead];
+    if (found_end < word.size()) find_next();
+    tokenize_word(word.substr(current.begin, current.end - current.begin), current.hash, out);
   }
 }
 
-void BpeModel::tokenize_word(std::string_view word, std::vector<int32_t>& out) const {
+void BpeModel::tokenize_word(std::string_view word, uint64_t word_hash, std::vector<int32_t>& out) const {
   const bool cacheable = word.size() <= kMaxCachedWordBytes;
-  uint64_t word_hash = 0;
-  if (cacheable) {
-    word_hash = WordCache::hash(word);
-    if (cache_.append_cached(word, word_hash, out)) return;
-  }
+  if (cacheable && cache_.append_cached(word, word_hash, out)) return;
   const size_t first = out.size();
   // With ignore_merges a word of the vocab is its own token. The cache is asked first (it remembers those
   // words too), since it is smaller and faster than the vocab map.

@@ -41,6 +41,10 @@ class BpeModel {
 
   // Appends the ids of one pre-token.
   void tokenize(std::string_view word, std::vector<int32_t>& out) const;
+  // A hint that `word` will be tokenized soon: starts loading its word-cache slot (a likely cache miss).
+  void prefetch(std::string_view word) const {
+    if (word.size() <= kMaxCachedWordBytes) cache_.prefetch(WordCache::hash(word));
+  }
 
   std::optional<int32_t> token_to_id(std::string_view token) const;
   const std::string* id_to_token(int32_t id) const;  // nullptr when the model has no such id
@@ -91,7 +95,7 @@ class BpeModel {
   void find_word_marker();
   // Where the next word of `text` starts after `begin` (text.size() when no boundary follows).
   size_t next_word_start(std::string_view text, size_t begin) const;
-  void tokenize_word(std::string_view word, std::vector<int32_t>& out) const;
+  void tokenize_word(std::string_view word, uint64_t word_hash, std::vector<int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<int32_t>& out) const;
 
   TokenMap vocab_;

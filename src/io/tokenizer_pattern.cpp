@@ -164,17 +164,21 @@ Pattern Pattern::regex(const std::string& source) {
   return pattern;
 }
 
-std::vector<Segment> Pattern::find_segments(std::string_view text) const {
-  if (text.empty()) return {{0, 0, false}};
+std::vector<std::pair<size_t, size_t>> Pattern::find_matches(std::string_view text) const {
+  if (regex_) return regex_->find_all(text);
   std::vector<std::pair<size_t, size_t>> matches;
-  if (regex_) {
-    matches = regex_->find_all(text);
-  } else if (!literal_.empty()) {
+  if (!literal_.empty()) {
     for (size_t pos = text.find(literal_); pos != std::string_view::npos; pos = text.find(literal_, pos)) {
       matches.emplace_back(pos, pos + literal_.size());
       pos += literal_.size();
     }
   }
+  return matches;
+}
+
+std::vector<Segment> Pattern::find_segments(std::string_view text) const {
+  if (text.empty()) return {{0, 0, false}};
+  const std::vector<std::pair<size_t, size_t>> matches = find_matches(text);
   std::vector<Segment> segments;
   segments.reserve(matches.size() * 2 + 1);
   size_t previous = 0;

@@ -39,6 +39,8 @@ class Pattern {
   // Covers the whole text with alternating matching / non-matching segments, like the reference's
   // Pattern::find_matches (an empty text gives one empty non-matching segment).
   std::vector<Segment> find_segments(std::string_view text) const;
+  // Just the matches ([begin, end) byte ranges, left to right).
+  std::vector<std::pair<size_t, size_t>> find_matches(std::string_view text) const;
   std::string replace_all(std::string_view text, std::string_view replacement) const;
 
  private:

@@ -22,6 +22,8 @@ class WordCache {
   static uint64_t hash(std::string_view word);
   // Appends the ids cached for `word` (whose hash() is `word_hash`) to `out`; false when it is not cached.
   bool append_cached(std::string_view word, uint64_t word_hash, std::vector<int32_t>& out) const;
+  // Starts loading the slot where a word of this hash would be, to be looked up a little later.
+  void prefetch(uint64_t word_hash) const { __builtin_prefetch(&slots_[word_hash & mask_]); }
   // Remembers `ids` for `word` unless the cache is full (or the word is already there).
   void insert(std::string_view word, uint64_t word_hash, std::span<const int32_t> ids);
 
