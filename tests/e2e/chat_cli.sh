@@ -4,14 +4,7 @@
 set -euo pipefail
 glint="$1"
 root="$2"
-model="$root/models/kjv-gemma3-tiny"
-if [ ! -f "$model/model.safetensors" ] || [ ! -f "$model/tokenizer.json" ]; then
-  python3 "$root/scripts/assemble_model.py" --dir "$model" >/dev/null || {
-    echo "skipped: cannot assemble the shipped model (tokenizer data missing? run scripts/fetch_tokenizers.sh)"
-    exit 77
-  }
-fi
-fail() { echo "FAIL: $*"; exit 1; }
+source "$root/tests/e2e/shipped_model.bash"
 
 # run with the chat template: the prompt is rendered (<bos><start_of_turn>user ...), text streams out.
 out="$("$glint" run --model "$model" -n 6 --verbose "Who made the heaven?" 2>"$model/../.chat_err" || true)"

@@ -4,14 +4,7 @@
 set -euo pipefail
 glint="$1"
 root="$2"
-model="$root/models/kjv-gemma3-tiny"
-if [ ! -f "$model/model.safetensors" ] || [ ! -f "$model/tokenizer.json" ]; then
-  python3 "$root/scripts/assemble_model.py" --dir "$model" >/dev/null || {
-    echo "skipped: cannot assemble the shipped model (tokenizer data missing? run scripts/fetch_tokenizers.sh)"
-    exit 77
-  }
-fi
-fail() { echo "FAIL: $*"; exit 1; }
+source "$root/tests/e2e/shipped_model.bash"
 
 if msg="$("$glint" run --model "$model" --raw --device tpu "x" 2>&1)"; then fail "--device tpu accepted"; fi
 grep -q "unknown device 'tpu'" <<<"$msg" || fail "unclear error for a bad device: $msg"

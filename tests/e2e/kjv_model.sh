@@ -4,14 +4,7 @@
 set -euo pipefail
 glint="$1"
 root="$2"
-model="$root/models/kjv-gemma3-tiny"
-if [ ! -f "$model/model.safetensors" ] || [ ! -f "$model/tokenizer.json" ]; then
-  python3 "$root/scripts/assemble_model.py" --dir "$model" >/dev/null || {
-    echo "skipped: cannot assemble the shipped model (tokenizer data missing? run scripts/fetch_tokenizers.sh)"
-    exit 77
-  }
-fi
-fail() { echo "FAIL: $*"; exit 1; }
+source "$root/tests/e2e/shipped_model.bash"
 
 # Greedy continuation of verse openings reproduces the verse.
 out="$("$glint" run --model "$model" --raw -n 8 "In the beginning God")"
