@@ -18,28 +18,16 @@
 namespace glint::ops::cuda {
 namespace {
 
-using attn_detail::bf16;
 using attn_detail::kNegInf;
 using attn_detail::lowest_visible_key;
 using attn_detail::MaskParams;
 using attn_detail::score_of;
-using attn_detail::warp_max;
-using attn_detail::warp_sum;
 
 constexpr int kMaxHeadDim = 256;
 constexpr int kSplitKeys = 32;       // keys per decode block (short serial loops: decode is latency-bound)
 constexpr int kDecodeThreads = 128;  // 4 warps
 constexpr int kMaxDecodeGroup = 16;  // query heads per kv head a decode block holds
 constexpr int kCombineThreads = 128;
-
-__device__ __forceinline__ float to_float(float x) { return x; }
-__device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
-template <typename T>
-__device__ __forceinline__ T from_float(float x);
-template <>
-__device__ __forceinline__ float from_float<float>(float x) { return x; }
-template <>
-__device__ __forceinline__ bf16 from_float<bf16>(float x) { return __float2bfloat16_rn(x); }
 
 // One 16-byte load widened to floats: 4 floats or 8 bf16 (p is 16-byte aligned).
 __device__ __forceinline__ void load_chunk(const float* p, float (&x)[4]) {

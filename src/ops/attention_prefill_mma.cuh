@@ -14,10 +14,13 @@
 
 #include "core/cuda_runtime.h"
 #include "ops/attention.h"
+#include "ops/cuda_common.cuh"
 
 namespace glint::ops::cuda::attn_detail {
 
-using bf16 = __nv_bfloat16;
+using cuda::bf16;
+using cuda::warp_max;
+using cuda::warp_sum;
 
 constexpr float kNegInf = -__builtin_huge_valf();
 constexpr float kLog2e = 1.4426950408889634f;
@@ -43,17 +46,6 @@ __device__ __forceinline__ int64_t lowest_visible_key(const MaskParams& m, int64
 __device__ __forceinline__ float score_of(float dot, float scale, float softcap) {
   const float s = dot * scale;
   return softcap > 0.0f ? softcap * tanhf(s / softcap) : s;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  return v;
 }
 
 __device__ __forceinline__ uint32_t shared_address(const void* p) {
