@@ -40,37 +40,9 @@ std::vector<float> random_values(size_t n, DType dtype, std::mt19937& rng) {
   return values;
 }
 
-DeviceBuffer upload(const std::vector<float>& values, DType dtype) {
-  DeviceBuffer buffer(values.size() * dtype_size(dtype));
-  if (dtype == DType::BF16) {
-    std::vector<uint16_t> bits(values.size());
-    for (size_t i = 0; i < values.size(); ++i) bits[i] = f32_to_bf16(values[i]);
-    GLINT_CUDA_CHECK(cudaMemcpy(buffer.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
-  } else {
-    GLINT_CUDA_CHECK(cudaMemcpy(buffer.get(), values.data(), values.size() * 4, cudaMemcpyHostToDevice));
-  }
-  return buffer;
-}
-
-// All-ones bits are a NaN in both f32 and bf16.
-DeviceBuffer nan_filled(size_t n, DType dtype) {
-  DeviceBuffer buffer(n * dtype_size(dtype));
-  GLINT_CUDA_CHECK(cudaMemset(buffer.get(), 0xFF, buffer.bytes()));
-  return buffer;
-}
-
-std::vector<float> download(const DeviceBuffer& buffer, size_t n, DType dtype) {
-  GLINT_CUDA_CHECK(cudaDeviceSynchronize());
-  std::vector<float> values(n);
-  if (dtype == DType::BF16) {
-    std::vector<uint16_t> bits(n);
-    GLINT_CUDA_CHECK(cudaMemcpy(bits.data(), buffer.get(), n * 2, cudaMemcpyDeviceToHost));
-    for (size_t i = 0; i < n; ++i) values[i] = bf16_to_f32(bits[i]);
-  } else {
-    GLINT_CUDA_CHECK(cudaMemcpy(values.data(), buffer.get(), n * 4, cudaMemcpyDeviceToHost));
-  }
-  return values;
-}
+using test::download;
+using test::nan_filled;
+using test::upload;
 
 struct Config {
   DType dtype = DType::BF16;

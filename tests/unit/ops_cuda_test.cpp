@@ -26,38 +26,13 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
-// Values rounded to the dtype (so host references see exactly what the device sees), uploaded in that dtype.
+using test::download;
+using test::nan_filled;
+
+// Rounds the values to the dtype first (host references then see exactly what the device sees).
 DeviceBuffer upload(std::vector<float>& values, DType dtype) {
-  DeviceBuffer buffer(values.size() * dtype_size(dtype));
-  if (dtype == DType::BF16) {
-    std::vector<uint16_t> bits(values.size());
-    for (size_t i = 0; i < values.size(); ++i) {
-      bits[i] = f32_to_bf16(values[i]);
-      values[i] = bf16_to_f32(bits[i]);
-    }
-    GLINT_CUDA_CHECK(cudaMemcpy(buffer.get(), bits.data(), bits.size() * 2, cudaMemcpyHostToDevice));
-  } else {
-    GLINT_CUDA_CHECK(cudaMemcpy(buffer.get(), values.data(), values.size() * 4, cudaMemcpyHostToDevice));
-  }
-  return buffer;
-}
-
-std::vector<float> download(const DeviceBuffer& buffer, size_t n, DType dtype) {
-  std::vector<float> out(n);
-  if (dtype == DType::BF16) {
-    std::vector<uint16_t> bits(n);
-    GLINT_CUDA_CHECK(cudaMemcpy(bits.data(), buffer.get(), n * 2, cudaMemcpyDeviceToHost));
-    for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(bits[i]);
-  } else {
-    GLINT_CUDA_CHECK(cudaMemcpy(out.data(), buffer.get(), n * 4, cudaMemcpyDeviceToHost));
-  }
-  return out;
-}
-
-DeviceBuffer poisoned(size_t bytes) {
-  DeviceBuffer buffer(bytes);
-  GLINT_CUDA_CHECK(cudaMemset(buffer.get(), 0xff, bytes));  // NaN in f32 and bf16
-  return buffer;
+  test::round_in_place(values, dtype);
+  return test::upload(values, dtype);
 }
 
 double relative_error(const std::vector<float>& out, const std::vector<double>& ref) {
@@ -78,7 +53,7 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
   cuda::Context context(0);
   const int64_t in = 1152, out = 777;
   auto x = random_floats(size_t(rows * in), 1), w = random_floats(size_t(out * in), 2);
-  DeviceBuffer dx = upload(x, dtype), dw = upload(w, dtype), dy = poisoned(size_t(rows * out) * 4);
+  DeviceBuffer dx = upload(x, dtype), dw = upload(w, dtype), dy = nan_filled(size_t(rows * out), DType::F32);
   ops::cuda::Linear linear(context);
   linear.run(dx.get(), rows, dw.get(), out, in, dtype, dy.as<float>(), context.stream());
   context.synchronize();
@@ -93,7 +68,7 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
 
   // The gated form: out = gelu_tanh(x·Gᵀ) ⊙ (x·Uᵀ) with W = [G; U].
   const int64_t width = out / 2;
-  DeviceBuffer gated = poisoned(size_t(rows * width) * dtype_size(dtype)), scratch(size_t(rows * 2 * width) * 4);
+  DeviceBuffer gated = nan_filled(size_t(rows * width), dtype), scratch(size_t(rows * 2 * width) * 4);
   linear.run_gated(dx.get(), rows, dw.get(), width, in, ops::Activation::GeluTanh, dtype, gated.get(),
                    scratch.as<float>(), context.stream());
   context.synchronize();
@@ -118,7 +93,7 @@ TEST(NormCuda, ResidualNormMatchesCpuNorms) {
   auto h = random_floats(size_t(rows * d), 3), block = random_floats(size_t(rows * d), 4, 3.0f);
   auto post = random_floats(size_t(d), 5), next = random_floats(size_t(d), 6);
   DeviceBuffer dh = upload(h, DType::F32), db = upload(block, DType::F32), dp = upload(post, DType::F32),
-               dn = upload(next, DType::F32), dx = poisoned(size_t(rows * d) * 4);
+               dn = upload(next, DType::F32), dx = nan_filled(size_t(rows * d), DType::F32);
   ops::cuda::residual_norm(dh.as<float>(), db.as<float>(), rows, d, dp.as<float>(), ops::NormKind::RmsPlusOne,
                            dn.as<float>(), ops::NormKind::RmsPlusOne, 1e-6f, dx.get(), DType::F32, context.stream());
   context.synchronize();
@@ -149,7 +124,8 @@ TEST(QkvCuda, NormsRopeAndCacheRowsMatchCpu) {
   GLINT_CUDA_CHECK(cudaMemcpy(dslots.get(), slots.data(), 12, cudaMemcpyHostToDevice));
   GLINT_CUDA_CHECK(cudaMemcpy(dfreq.get(), rope.inv_freq.data(), dfreq.bytes(), cudaMemcpyHostToDevice));
   const size_t cache_elems = size_t(2 * capacity * KVH * D);
-  DeviceBuffer dq = poisoned(size_t(tokens * H * D) * 4), dk = poisoned(cache_elems * 4), dv = poisoned(cache_elems * 4);
+  DeviceBuffer dq = nan_filled(size_t(tokens * H * D), DType::F32), dk = nan_filled(cache_elems, DType::F32),
+               dv = nan_filled(cache_elems, DType::F32);
   ops::cuda::QkvLayout layout;
   layout.n_heads = H;
   layout.n_kv_heads = KVH;
