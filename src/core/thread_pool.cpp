@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -121,32 +122,40 @@ int default_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// Shared ownership: a parallel_for keeps the pool it started on alive, so set_thread_count may replace the pool
+// while another thread's loop still runs on the old one.
 std::mutex pool_mutex;
-std::unique_ptr<ThreadPool>& pool_slot() {
-  static std::unique_ptr<ThreadPool> pool;
+std::shared_ptr<ThreadPool>& pool_slot() {
+  static std::shared_ptr<ThreadPool> pool;
   return pool;
 }
 
-ThreadPool& pool() {
+std::shared_ptr<ThreadPool> pool() {
   std::lock_guard lock(pool_mutex);
   auto& p = pool_slot();
-  if (!p) p = std::make_unique<ThreadPool>(default_threads());
-  return *p;
+  if (!p) p = std::make_shared<ThreadPool>(default_threads());
+  return p;
 }
 
 }  // namespace
 
-int thread_count() { return pool().size(); }
+int thread_count() { return pool()->size(); }
 
 void set_thread_count(int n) {
-  std::lock_guard lock(pool_mutex);
-  pool_slot() = std::make_unique<ThreadPool>(std::max(1, n));
+  auto fresh = std::make_shared<ThreadPool>(std::max(1, n));
+  std::shared_ptr<ThreadPool> old;
+  {
+    std::lock_guard lock(pool_mutex);
+    old = std::exchange(pool_slot(), std::move(fresh));
+  }
+  // `old` is joined here, outside the lock, unless a running loop still holds it.
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& body) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  ThreadPool& p = pool();
+  const std::shared_ptr<ThreadPool> holder = pool();
+  ThreadPool& p = *holder;
   int64_t max_chunks = (n + grain - 1) / grain;
   int64_t chunks = std::min<int64_t>(max_chunks, int64_t(p.size()) * 4);
   if (chunks <= 1 || p.size() == 1 || inside_parallel_region) {

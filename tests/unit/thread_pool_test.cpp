@@ -160,6 +160,26 @@ TEST_F(ThreadPoolTest, ExceptionInABodyReachesTheCallerAndThePoolKeepsWorking) {
   EXPECT_GT(threads_taking_part(), 1u) << "after an exception every later call ran serially";
 }
 
+TEST_F(ThreadPoolTest, ResizingWhileAnotherThreadRunsLoops) {
+  // A loop keeps the pool it started on; resizing meanwhile must neither crash nor lose work.
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::thread worker([&] {
+    while (!stop) {
+      std::vector<std::atomic<int>> counts(300);
+      parallel_for(300, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) counts[size_t(i)]++;
+      });
+      for (auto& x : counts)
+        if (x.load() != 1) wrong++;
+    }
+  });
+  for (int round = 0; round < 50; ++round) set_thread_count(1 + round % 4);
+  stop = true;
+  worker.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 TEST_F(ThreadPoolTest, ResizingThePool) {
   for (int n : {1, 2, 3, 8}) {
     set_thread_count(n);
