@@ -1,11 +1,13 @@
 #include "io/tokenizer_pattern.h"
 
 #include <algorithm>
+#include <optional>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 
 namespace glint::tokenizer_detail {
 
@@ -108,37 +110,137 @@ Regex::Regex(const std::string& pattern) : source_(pattern) {
   compiled_ = std::move(compiled);
 }
 
-std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
-  std::vector<std::pair<size_t, size_t>> matches;
-  MatchData match(compiled_->code);
-  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  size_t search_from = 0;
-  bool have_previous = false;
-  size_t previous_end = 0;
-  // The text was validated as UTF-8 once on entry to the tokenizer, so PCRE2 need not check it on every call.
-  const uint32_t options = PCRE2_NO_UTF_CHECK;
-  while (search_from <= text.size()) {
-    const int rc = compiled_->jit
-                       ? pcre2_jit_match(compiled_->code, subject, text.size(), search_from, options, match.data, nullptr)
-                       : pcre2_match(compiled_->code, subject, text.size(), search_from, options, match.data, nullptr);
-    if (rc == PCRE2_ERROR_NOMATCH) break;
-    if (rc < 0) {
-      PCRE2_UCHAR message[256];
-      pcre2_get_error_message(rc, message, sizeof(message));
-      fail("regex '", source_, "' failed: ", reinterpret_cast<const char*>(message));
+namespace {
+
+using Match = std::pair<size_t, size_t>;
+
+// A left-to-right search for matches as find_all makes it. Once a match is accepted, what follows depends only
+// on that match (the search restarts at its end), which is what lets parts of a text be searched in parallel.
+class MatchScan {
+ public:
+  MatchScan(const pcre2_code* code, bool jit, const std::string& source, std::string_view text, size_t from)
+      : code_(code), jit_(jit), source_(source), text_(text), match_(code), search_from_(from) {}
+
+  // The next accepted match; false at the end of the text.
+  bool next(Match& found) {
+    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text_.data());
+    // The text was validated as UTF-8 once on entry to the tokenizer, so PCRE2 need not check it every call.
+    const uint32_t options = PCRE2_NO_UTF_CHECK;
+    while (search_from_ <= text_.size()) {
+      const int rc = jit_ ? pcre2_jit_match(code_, subject, text_.size(), search_from_, options, match_.data, nullptr)
+                          : pcre2_match(code_, subject, text_.size(), search_from_, options, match_.data, nullptr);
+      if (rc == PCRE2_ERROR_NOMATCH) return false;
+      if (rc < 0) {
+        PCRE2_UCHAR message[256];
+        pcre2_get_error_message(rc, message, sizeof(message));
+        fail("regex '", source_, "' failed: ", reinterpret_cast<const char*>(message));
+      }
+      const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match_.data);
+      const size_t begin = ovector[0], end = ovector[1];
+      if (begin == end && have_previous_ && previous_end_ == end) {
+        // Same rule as the onig crate: step one character past an empty match that touches the previous one.
+        if (search_from_ >= text_.size()) return false;
+        search_from_ += unicode::utf8_length_from_lead(static_cast<unsigned char>(text_[search_from_]));
+        continue;
+      }
+      found = {begin, end};
+      resume_after(found);
+      return true;
     }
-    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.data);
-    const size_t begin = ovector[0], end = ovector[1];
-    if (begin == end && have_previous && previous_end == end) {
-      // Same rule as the onig crate: step one character past an empty match that touches the previous one.
-      if (search_from >= text.size()) break;
-      search_from += unicode::utf8_length_from_lead(static_cast<unsigned char>(text[search_from]));
+    return false;
+  }
+  // Continues as if `accepted` had just been returned by next().
+  void resume_after(const Match& accepted) {
+    have_previous_ = true;
+    previous_end_ = accepted.second;
+    search_from_ = accepted.second;
+  }
+
+ private:
+  const pcre2_code* code_;
+  bool jit_;
+  const std::string& source_;
+  std::string_view text_;
+  MatchData match_;
+  size_t search_from_;
+  bool have_previous_ = false;
+  size_t previous_end_ = 0;
+};
+
+// Texts at least this long are searched in parallel parts.
+constexpr size_t kParallelSearchBytes = size_t{1} << 18;
+
+// Part boundaries for a parallel search: about equal parts, each moved to just after a line break when one
+// is near (searches from there usually fall in step with the true one at once), else to a character start.
+std::vector<size_t> part_starts(std::string_view text, size_t parts) {
+  std::vector<size_t> starts{0};
+  for (size_t k = 1; k < parts; ++k) {
+    size_t cut = text.size() * k / parts;
+    const size_t newline = text.find('\n', cut);
+    if (newline != std::string_view::npos && newline - cut < 4096) {
+      cut = newline + 1;
+    } else {
+      while (cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) ++cut;
+    }
+    if (cut > starts.back() && cut < text.size()) starts.push_back(cut);
+  }
+  return starts;
+}
+
+}  // namespace
+
+std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
+  std::vector<Match> matches;
+  const int threads = thread_count();
+  if (text.size() < kParallelSearchBytes || threads < 2) {
+    MatchScan scan(compiled_->code, compiled_->jit, source_, text, 0);
+    for (Match found; scan.next(found);) matches.push_back(found);
+    return matches;
+  }
+  // Each part is searched from its own start (on its own thread), up to the first match that begins
+  // in the next part. The true search (from the text's start) then adopts a part's matches from the first
+  // one it also finds: from an accepted match on, both searches make the same steps. Where they never meet,
+  // the true search simply continues through the part itself.
+  const std::vector<size_t> starts = part_starts(text, static_cast<size_t>(threads) * 4);
+  const size_t parts = starts.size();
+  std::vector<std::vector<Match>> part_matches(parts);
+  std::vector<std::optional<Match>> beyond(parts);  // first match found beginning in a later part
+  parallel_for(static_cast<int64_t>(parts), 1, [&](int64_t first, int64_t last) {
+    for (auto k = static_cast<size_t>(first); k < static_cast<size_t>(last); ++k) {
+      const size_t limit = k + 1 < parts ? starts[k + 1] : text.size() + 1;
+      MatchScan scan(compiled_->code, compiled_->jit, source_, text, starts[k]);
+      for (Match found; scan.next(found);) {
+        if (found.first >= limit) {
+          beyond[k] = found;
+          break;
+        }
+        part_matches[k].push_back(found);
+      }
+    }
+  });
+  matches = std::move(part_matches[0]);
+  std::optional<Match> carry = beyond[0];  // the true search's next match, beginning in a later part
+  for (size_t k = 1; k < parts && carry; ++k) {
+    const size_t limit = k + 1 < parts ? starts[k + 1] : text.size() + 1;
+    if (carry->first >= limit) continue;  // nothing of the true search begins in this part
+    const std::vector<Match>& speculative = part_matches[k];
+    auto meet = std::lower_bound(speculative.begin(), speculative.end(), *carry);
+    if (meet != speculative.end() && *meet == *carry) {
+      matches.insert(matches.end(), meet, speculative.end());
+      carry = beyond[k];
       continue;
     }
-    matches.emplace_back(begin, end);
-    have_previous = true;
-    previous_end = end;
-    search_from = end;
+    MatchScan scan(compiled_->code, compiled_->jit, source_, text, carry->second);
+    scan.resume_after(*carry);
+    matches.push_back(*carry);
+    carry.reset();
+    for (Match found; scan.next(found);) {
+      if (found.first >= limit) {
+        carry = found;
+        break;
+      }
+      matches.push_back(found);
+    }
   }
   return matches;
 }
