@@ -49,6 +49,7 @@ void match_magnitude(const float* ref, float* y, int64_t n, int64_t hidden) {
 
 class Gemma3nDecoder final : public Transformer {
  public:
+  bool runs_generic_pass() const override { return false; }
   Gemma3nDecoder(ModelPlan plan, ModelWeights weights, std::vector<int> ple_source_layers, int ple_table_layers)
       : Transformer(std::move(plan), std::move(weights)),
         ple_source_layers_(std::move(ple_source_layers)),

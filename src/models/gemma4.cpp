@@ -137,6 +137,7 @@ class Gemma4Transformer : public Transformer {
  public:
   Gemma4Transformer(ModelPlan plan, ModelWeights weights, std::vector<int32_t> placeholders, int32_t pad)
       : Transformer(std::move(plan), std::move(weights)), placeholders_(std::move(placeholders)), pad_(pad) {}
+  bool runs_generic_pass() const override { return false; }
 
  protected:
   void embed(Pass& pass, Tensor& h) override {

@@ -93,6 +93,9 @@ class Transformer {
   // Calls visit on every weight tensor once (a tied head is the embedding, visited once).
   void for_each_weight(const std::function<void(const Tensor&)>& visit) const;
   size_t active_weight_bytes_per_token() const;
+  // Whether a pass is exactly the generic embed → layers → head, which device runners reproduce. Families that
+  // replace a step (Gemma 3n's AltUp streams, Gemma 4's placeholder embedding) say no.
+  virtual bool runs_generic_pass() const { return true; }
 
  protected:
   // Embeds the pass's tokens into h [N, hidden]; families with per-layer inputs also prepare them.

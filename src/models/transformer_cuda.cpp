@@ -237,6 +237,7 @@ void CudaRunner::check_supported() const {
   auto refuse = [&](const std::string& what) {
     fail("the CUDA backend does not run ", plan_.family, " models yet: ", what, " (use --device cpu)");
   };
+  if (!model_.runs_generic_pass()) refuse("its own embedding or layer steps");
   if (plan_.altup_streams > 1 || plan_.laurel_rank > 0) refuse("AltUp / LAuReL layers");
   if (plan_.per_layer_input_width > 0) refuse("per-layer embeddings");
   if (model_.weights().embed.dtype() != DType::F32 && model_.weights().embed.dtype() != DType::BF16 &&
