@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "io/tokenizer.h"
 #include "io/tokenizer_pattern.h"
 #include "io/unicode.h"
@@ -257,6 +258,29 @@ TEST(TokenizerRegex, WhitespaceClassMatchesOniguruma) {
   EXPECT_EQ(Regex(R"([\]s]+)").find_all("s]x").size(), 1u);
   EXPECT_EQ(Regex(R"(\Q\s\E)").find_all("a\\sb").size(), 1u);
   EXPECT_EQ(Regex(R"([[:digit:]\s]+)").find_all("1 2x").size(), 1u);
+}
+
+// Texts of 256 KB and more are searched in parallel parts; the matches must be those of one search from the
+// start, also for patterns with long matches, lookahead and empty matches (the onig skipping rule).
+TEST(TokenizerRegex, ParallelSearchOfLargeTextEqualsSerial) {
+  std::string text;
+  uint64_t state = 12345;
+  const char* pieces[] = {"a", "b", " ", "  ", "\n", "\n\n", "x.", "\xE4\xB8\xAD", "'s", "123", "\t"};
+  while (text.size() < 900000) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    text += pieces[(state >> 33) % std::size(pieces)];
+    if (text.size() > 300000 && text.size() < 310000) text += std::string(300000, 'a');  // longer than a part
+  }
+  const int threads = thread_count();
+  for (const char* pattern : {R"('s|\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)",
+                              R"(a*)", R"(\s*)", R"(b|(?=\n))", R"([^\n]+)", R"(.{5})", R"(.{7})"}) {
+    const Regex regex(pattern);
+    set_thread_count(1);
+    const auto serial = regex.find_all(text);
+    set_thread_count(4);
+    EXPECT_EQ(regex.find_all(text), serial) << pattern;
+  }
+  set_thread_count(threads);
 }
 
 }  // namespace
