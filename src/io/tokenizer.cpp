@@ -285,8 +285,9 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
     std::vector<Pieces> groups = group_pieces(std::move(raw), group_bytes);
     const bool pre_tokenize_in_groups = groups.size() >= static_cast<size_t>(threads) * 2;
     if (!pre_tokenize_in_groups) {
-      // Too few pieces before pre-tokenization (added tokens are rare in this text): pre-tokenize on this
-      // thread, then share out the model's part.
+      // Too few pieces before pre-tokenization (added tokens are rare in this text, as in Llama 3's case):
+      // pre-tokenize first (a regex search of a large piece runs in parallel parts by itself), then share out
+      // the model's part.
       Pieces all;
       for (Pieces& group : groups) std::move(group.begin(), group.end(), std::back_inserter(all));
       groups = group_pieces(impl.pre_tokenized(std::move(all)), group_bytes);
