@@ -73,6 +73,24 @@ struct SimpleArgs {
   MaskParams mask;
 };
 
+// The fields the simple kernel's prefill and decode launches share; the caller adds positions or slots.
+SimpleArgs simple_args(const AttentionShape& shape, const CacheView& cache, const void* q, void* out,
+                       int64_t queries) {
+  SimpleArgs a;
+  a.q = q;
+  a.k = cache.k;
+  a.v = cache.v;
+  a.out = out;
+  a.queries = queries;
+  a.n_heads = shape.n_heads;
+  a.n_kv_heads = shape.n_kv_heads;
+  a.head_dim = shape.head_dim;
+  a.scale = shape.scale;
+  a.softcap = shape.softcap;
+  a.mask = mask_params(shape, cache.capacity);
+  return a;
+}
+
 constexpr int kSimpleWarps = 4;
 
 template <typename T>
@@ -459,20 +477,9 @@ void attention_prefill(const AttentionShape& shape, const void* q, int64_t token
     prefill_tensor_cores(shape, a, stream);
     return;
   }
-  SimpleArgs a;
-  a.q = q;
-  a.k = cache.k;
-  a.v = cache.v;
-  a.out = out;
-  a.queries = tokens;
+  SimpleArgs a = simple_args(shape, cache, q, out, tokens);
   a.first_position = first_position;
   a.slot = slot;
-  a.n_heads = shape.n_heads;
-  a.n_kv_heads = shape.n_kv_heads;
-  a.head_dim = shape.head_dim;
-  a.scale = shape.scale;
-  a.softcap = shape.softcap;
-  a.mask = mask_params(shape, cache.capacity);
   launch_simple(a, shape.dtype, stream);
 }
 
@@ -492,20 +499,9 @@ void attention_decode(const AttentionShape& shape, const void* q, int batch, con
   GLINT_CHECK(slots != nullptr && positions != nullptr, "attention_decode: slots and positions are null");
 
   if (simple_path_requested()) {
-    SimpleArgs a;
-    a.q = q;
-    a.k = cache.k;
-    a.v = cache.v;
-    a.out = out;
-    a.queries = batch;
+    SimpleArgs a = simple_args(shape, cache, q, out, batch);
     a.positions = positions;
     a.slots = slots;
-    a.n_heads = shape.n_heads;
-    a.n_kv_heads = shape.n_kv_heads;
-    a.head_dim = shape.head_dim;
-    a.scale = shape.scale;
-    a.softcap = shape.softcap;
-    a.mask = mask_params(shape, cache.capacity);
     launch_simple(a, shape.dtype, stream);
     return;
   }
