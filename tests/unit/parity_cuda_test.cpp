@@ -35,16 +35,24 @@ double relative_error(const float* a, const float* b, size_t n) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-class ParityCuda : public ::testing::TestWithParam<std::string> {};
+// Each case: the fixture's goldens and its model on cuda:0 (skipped without a GPU or the fixture).
+class ParityCuda : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    GLINT_REQUIRE_GPU();
+    name = GetParam();
+    if (!test::has_fixture(name)) GTEST_SKIP() << "skipped: fixture " << name << " not generated";
+    golden = std::make_unique<Golden>(name);
+    model = load_on_gpu(name);
+  }
+  std::string name;
+  std::unique_ptr<Golden> golden;
+  std::unique_ptr<Transformer> model;
+};
 
 TEST_P(ParityCuda, FullSequenceLogitsMatchReference) {
-  GLINT_REQUIRE_GPU();
-  const std::string name = GetParam();
-  if (!test::has_fixture(name)) GTEST_SKIP() << "skipped: fixture " << name << " not generated";
-  Golden golden(name);
-  auto model = load_on_gpu(name);
-  auto ids = golden.ids("input_ids");
-  auto expected = golden.floats("logits");
+  auto ids = golden->ids("input_ids");
+  auto expected = golden->floats("logits");
   KVCache cache = model->new_cache();
   ForwardRequest request{ids, &cache, true};
   Tensor logits = model->forward(std::span(&request, 1));
@@ -53,13 +61,8 @@ TEST_P(ParityCuda, FullSequenceLogitsMatchReference) {
 }
 
 TEST_P(ParityCuda, GreedyDecodingMatchesReference) {
-  GLINT_REQUIRE_GPU();
-  const std::string name = GetParam();
-  if (!test::has_fixture(name)) GTEST_SKIP() << "skipped: fixture " << name << " not generated";
-  Golden golden(name);
-  auto model = load_on_gpu(name);
-  auto prompt = golden.ids("greedy_prompt");
-  auto expected = golden.ids("greedy_ids");
+  auto prompt = golden->ids("greedy_prompt");
+  auto expected = golden->ids("greedy_ids");
   GenerationOptions options;
   options.max_new_tokens = int(expected.size());
   options.prefill_chunk = 5;  // several passes per prompt: the window rings wrap
@@ -68,13 +71,8 @@ TEST_P(ParityCuda, GreedyDecodingMatchesReference) {
 }
 
 TEST_P(ParityCuda, PrefillThenDecodeEqualsReference) {
-  GLINT_REQUIRE_GPU();
-  const std::string name = GetParam();
-  if (!test::has_fixture(name)) GTEST_SKIP() << "skipped: fixture " << name << " not generated";
-  Golden golden(name);
-  auto model = load_on_gpu(name);
-  auto ids = golden.ids("input_ids");
-  auto expected = golden.floats("logits");
+  auto ids = golden->ids("input_ids");
+  auto expected = golden->floats("logits");
   const int64_t vocab = model->plan().vocab;
   KVCache cache = model->new_cache(7);
   const size_t prefill = ids.size() / 3;
