@@ -174,6 +174,7 @@ class CudaRunner final : public DeviceRunner {
   void run_group(const Group& group, bool hidden_only);
   void record(const Group& group, bool hidden_only);
   kc::AttentionShape attention_shape(int layer) const;
+  kc::QkvLayout qkv_layout(int layer) const;
 
   const Transformer& model_;
   const ModelPlan& plan_;
@@ -256,6 +257,25 @@ void CudaRunner::check_supported() const {
     if (a.head_dim % 32 != 0 || a.head_dim > 256) refuse("head_dim " + std::to_string(a.head_dim) + at);
     if (a.kv_owner != int(i)) refuse("layers that read another layer's KV cache" + at);
   }
+}
+
+kc::QkvLayout CudaRunner::qkv_layout(int layer) const {
+  const AttentionPlan& a = plan_.layers[size_t(layer)].attention;
+  kc::QkvLayout layout;
+  layout.n_heads = a.n_heads;
+  layout.n_kv_heads = a.n_kv_heads;
+  layout.head_dim = a.head_dim;
+  layout.q_norm = a.q_norm;
+  layout.k_norm = a.k_norm;
+  layout.v_norm = a.v_norm;
+  layout.eps = plan_.rms_eps;
+  if (a.rope >= 0) {
+    const auto& table = plan_.ropes[size_t(a.rope)];
+    layout.inv_freq = rope_tables_[size_t(a.rope)].as<float>();
+    layout.rope_style = table.style;
+    layout.rope_factor = table.attention_factor;
+  }
+  return layout;
 }
 
 kc::AttentionShape CudaRunner::attention_shape(int layer) const {
@@ -465,7 +485,6 @@ void CudaRunner::run_group(const Group& group, bool hidden_only) {
 // The pass itself, launch by launch; in decode groups it depends only on the batch size (graph capture).
 void CudaRunner::record(const Group& group, bool hidden_only) {
   cudaStream_t stream = context_.stream();
-  const ModelWeights& w = model_.weights();
   const int64_t count = int64_t(group.tokens.size()), hidden = plan_.hidden;
   const size_t e = dtype_size(dtype_);
   const int layer_count = int(plan_.layers.size());
@@ -483,21 +502,7 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
 
     linear_.run(x_.get(), count, d.qkv.get(), d.qkv_rows, hidden, dtype_, qkv_.as<float>(), stream);
     profile_.mark(stream, "qkv linear");
-    kc::QkvLayout layout;
-    layout.n_heads = a.n_heads;
-    layout.n_kv_heads = a.n_kv_heads;
-    layout.head_dim = a.head_dim;
-    layout.q_norm = a.q_norm;
-    layout.k_norm = a.k_norm;
-    layout.v_norm = a.v_norm;
-    layout.eps = plan_.rms_eps;
-    if (a.rope >= 0) {
-      const auto& table = plan_.ropes[size_t(a.rope)];
-      layout.inv_freq = rope_tables_[size_t(a.rope)].as<float>();
-      layout.rope_style = table.style;
-      layout.rope_factor = table.attention_factor;
-    }
-    kc::qkv_rope_cache_write(layout, qkv_.as<float>(), count, d_positions_, d_slots_, d.q_norm.as<float>(),
+    kc::qkv_rope_cache_write(qkv_layout(i), qkv_.as<float>(), count, d_positions_, d_slots_, d.q_norm.as<float>(),
                              d.k_norm.as<float>(), true, q_.get(), d.k_cache.get(), d.v_cache.get(), d.capacity, dtype_,
                              stream);
     profile_.mark(stream, "qk norm + rope + kv");
@@ -555,7 +560,6 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
   linear_.run(normed_.get(), selected, lm_head_ptr_, plan_.vocab, hidden, dtype_, logits_.as<float>(), stream);
   profile_.mark(stream, "lm head");
   profile_.collect();
-  (void)w;
 }
 
 Tensor CudaRunner::run_pass(const Pass& pass, std::span<const int64_t> rows, bool hidden_only) {
