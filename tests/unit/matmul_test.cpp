@@ -10,32 +10,15 @@
 #include <vector>
 
 #include "core/cpu_features.h"
+#include "isa_test_util.h"
 #include "core/dtype.h"
 
 namespace glint {
 namespace {
 
-std::vector<Isa> runnable_isas() {
-  std::vector<Isa> out;
-  for (int i = 0; i <= int(detected_isa()); ++i) out.push_back(Isa(i));
-  return out;
-}
-
-// Forces a kernel family for one scope, then restores the previous one.
-class ForcedIsa {
- public:
-  explicit ForcedIsa(Isa isa) : previous_(active_isa()) { set_active_isa(isa); }
-  ~ForcedIsa() { set_active_isa(previous_); }
-
- private:
-  Isa previous_;
-};
-
-// Fresh inputs every run; GLINT_TEST_SEED replays a failure (the seed is printed with it).
-uint64_t test_seed() {
-  if (const char* env = std::getenv("GLINT_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  return std::random_device{}();
-}
+using test::ForcedIsa;
+using test::runnable_isas;
+using test::test_seed;
 
 struct Weights {
   DType dtype;

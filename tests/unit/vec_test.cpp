@@ -12,30 +12,15 @@
 #include <vector>
 
 #include "core/cpu_features.h"
+#include "isa_test_util.h"
 #include "core/error.h"
 
 namespace glint {
 namespace {
 
-std::vector<Isa> runnable_isas() {
-  std::vector<Isa> out;
-  for (int i = 0; i <= int(detected_isa()); ++i) out.push_back(Isa(i));
-  return out;
-}
-
-class ForcedIsa {
- public:
-  explicit ForcedIsa(Isa isa) : previous_(active_isa()) { set_active_isa(isa); }
-  ~ForcedIsa() { set_active_isa(previous_); }
-
- private:
-  Isa previous_;
-};
-
-uint64_t test_seed() {
-  if (const char* env = std::getenv("GLINT_TEST_SEED")) return std::strtoull(env, nullptr, 10);
-  return std::random_device{}();
-}
+using test::ForcedIsa;
+using test::runnable_isas;
+using test::test_seed;
 
 const int64_t kSizes[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 1000, 4097};
 constexpr float kInf = std::numeric_limits<float>::infinity();
