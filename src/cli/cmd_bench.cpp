@@ -228,6 +228,8 @@ int run_bench(int argc, char** argv) {
   const DeviceSpec device = parse_device(model_options.device);
   require_device(device);
 #ifdef GLINT_HAVE_CUDA
+  // On a GPU, 2048-token prompts are timed too unless --prefill says otherwise (issue #4's figures).
+  if (device.type == Device::CUDA && app.count("--prefill") == 0) prefill_lengths = {512, 2048};
   if (device.type == Device::CUDA)
     return run_gpu_bench(model_options, BenchSetup{synthetic, layers, prefill_lengths, decode_contexts, batches,
                                                    decode_steps});
