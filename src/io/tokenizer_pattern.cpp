@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "io/tokenizer_llama3_split.h"
 
 namespace glint::tokenizer_detail {
 
@@ -94,7 +95,7 @@ std::string with_onig_whitespace(const std::string& pattern) {
 
 }  // namespace
 
-Regex::Regex(const std::string& pattern) : source_(pattern) {
+Regex::Regex(const std::string& pattern, RegexEngine engine) : source_(pattern) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   auto compiled = std::make_shared<Compiled>();
@@ -108,6 +109,7 @@ Regex::Regex(const std::string& pattern) : source_(pattern) {
   }
   compiled->jit = pcre2_jit_compile(compiled->code, PCRE2_JIT_COMPLETE) == 0;
   compiled_ = std::move(compiled);
+  if (engine == RegexEngine::kAuto && is_llama3_split_pattern(pattern)) llama3_splitter_ = Llama3Splitter::instance();
 }
 
 namespace {
@@ -167,6 +169,27 @@ class MatchScan {
   size_t previous_end_ = 0;
 };
 
+// The same search for the Llama 3 split regex with the hand-written matcher: every character starts a
+// non-empty match, so the matches tile the text.
+class HandScan {
+ public:
+  HandScan(const Llama3Splitter& splitter, std::string_view text, size_t from)
+      : splitter_(splitter), text_(text), position_(from) {}
+  bool next(Match& found) {
+    if (position_ >= text_.size()) return false;
+    const size_t end = splitter_.match_end(text_, position_);
+    found = {position_, end};
+    position_ = end;
+    return true;
+  }
+  void resume_after(const Match& accepted) { position_ = accepted.second; }
+
+ private:
+  const Llama3Splitter& splitter_;
+  std::string_view text_;
+  size_t position_;
+};
+
 // Texts at least this long are searched in parallel parts.
 constexpr size_t kParallelSearchBytes = size_t{1} << 18;
 
@@ -187,13 +210,13 @@ std::vector<size_t> part_starts(std::string_view text, size_t parts) {
   return starts;
 }
 
-}  // namespace
-
-std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
+// All matches of the scans `make_scan(from)` makes (MatchScan or HandScan), in parallel parts for a large text.
+template <typename MakeScan>
+std::vector<Match> search_all(std::string_view text, MakeScan make_scan) {
   std::vector<Match> matches;
   const int threads = thread_count();
   if (text.size() < kParallelSearchBytes || threads < 2) {
-    MatchScan scan(compiled_->code, compiled_->jit, source_, text, 0);
+    auto scan = make_scan(0);
     for (Match found; scan.next(found);) matches.push_back(found);
     return matches;
   }
@@ -208,7 +231,7 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   parallel_for(static_cast<int64_t>(parts), 1, [&](int64_t first, int64_t last) {
     for (auto k = static_cast<size_t>(first); k < static_cast<size_t>(last); ++k) {
       const size_t limit = k + 1 < parts ? starts[k + 1] : text.size() + 1;
-      MatchScan scan(compiled_->code, compiled_->jit, source_, text, starts[k]);
+      auto scan = make_scan(starts[k]);
       for (Match found; scan.next(found);) {
         if (found.first >= limit) {
           beyond[k] = found;
@@ -230,7 +253,7 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
       carry = beyond[k];
       continue;
     }
-    MatchScan scan(compiled_->code, compiled_->jit, source_, text, carry->second);
+    auto scan = make_scan(carry->second);
     scan.resume_after(*carry);
     matches.push_back(*carry);
     carry.reset();
@@ -243,6 +266,17 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
     }
   }
   return matches;
+}
+
+}  // namespace
+
+std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) const {
+  if (llama3_splitter_) {
+    return search_all(text, [&](size_t from) { return HandScan(*llama3_splitter_, text, from); });
+  }
+  return search_all(text, [&](size_t from) {
+    return MatchScan(compiled_->code, compiled_->jit, source_, text, from);
+  });
 }
 
 bool Regex::matches_at_start(std::string_view text) const {

@@ -15,20 +15,29 @@ struct Segment {
   bool is_match = false;
 };
 
+class Llama3Splitter;
+
+// kAuto finds the matches of the Llama 3 split regex with a hand-written matcher (same matches, several times
+// faster; see tokenizer_llama3_split.h) and those of any other regex with PCRE2; kPcre2 always uses PCRE2.
+enum class RegexEngine { kAuto, kPcre2 };
+
 // A compiled PCRE2 regex (JIT when available). Thread-safe: match data is per call.
 class Regex {
  public:
-  explicit Regex(const std::string& pattern);  // throws glint::Error naming the pattern on a syntax error
+  // Throws glint::Error naming the pattern on a syntax error.
+  explicit Regex(const std::string& pattern, RegexEngine engine = RegexEngine::kAuto);
   // Non-overlapping matches left to right, as Oniguruma's find_iter reports them (an empty match right after
   // the previous match is skipped).
   std::vector<std::pair<size_t, size_t>> find_all(std::string_view text) const;
   bool matches_at_start(std::string_view text) const;  // anchored match of at least one char
   const std::string& source() const { return source_; }
+  bool uses_hand_matcher() const { return llama3_splitter_ != nullptr; }
 
  private:
   struct Compiled;
   std::shared_ptr<const Compiled> compiled_;
   std::string source_;
+  const Llama3Splitter* llama3_splitter_ = nullptr;  // set when find_all uses the hand-written matcher
 };
 
 // A Split/Replace pattern: {"String": "..."} or {"Regex": "..."}.
