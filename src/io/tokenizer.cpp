@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -246,6 +247,65 @@ void Tokenizer::Impl::append_model_ids(const Pieces& pieces, std::vector<int32_t
 
 namespace {
 
+// Hands streamed pieces to the model kPrefetchAhead pieces behind the pre-tokenizer, so that their word-cache
+// lookups are prefetched as in append_model_ids. Pending pieces are copied into reused buffers (a few bytes
+// each): the streamed views do not outlive the call.
+class ModelFeed final : public tokenizer_detail::PieceSink {
+ public:
+  ModelFeed(const tokenizer_detail::BpeModel& model, std::vector<int32_t>& ids) : model_(model), ids_(ids) {}
+  void take(std::string_view text) override {
+    std::string& slot = pending_[(first_ + count_) % kSlots];
+    slot.assign(text);
+    model_.prefetch(slot);
+    if (++count_ > kPrefetchAhead) tokenize_oldest();
+  }
+  void flush() {
+    while (count_ > 0) tokenize_oldest();
+  }
+
+ private:
+  static constexpr size_t kPrefetchAhead = 4;
+  static constexpr size_t kSlots = kPrefetchAhead + 1;
+  void tokenize_oldest() {
+    model_.tokenize(pending_[first_], ids_);
+    first_ = (first_ + 1) % kSlots;
+    --count_;
+  }
+
+  const tokenizer_detail::BpeModel& model_;
+  std::vector<int32_t>& ids_;
+  std::array<std::string, kSlots> pending_;
+  size_t first_ = 0, count_ = 0;
+};
+
+}  // namespace
+
+void Tokenizer::Impl::append_streamed_ids(Pieces raw, std::vector<int32_t>& ids) const {
+  ModelFeed feed(*model, ids);
+  Pieces normalized;
+  for (Piece& piece : raw) {
+    if (piece.token_id >= 0) {
+      feed.flush();
+      ids.push_back(piece.token_id);
+      continue;
+    }
+    if (normalizer) normalizer->normalize(piece.text);
+    normalized.clear();
+    normalized_matcher.split(std::move(piece), normalized);
+    for (const Piece& part : normalized) {
+      if (part.token_id >= 0) {
+        feed.flush();
+        ids.push_back(part.token_id);
+      } else {
+        pre_tokenizer->stream(part.text, feed);
+      }
+    }
+  }
+  feed.flush();
+}
+
+namespace {
+
 // Inputs at least this long are encoded on the thread pool.
 constexpr size_t kParallelEncodeBytes = size_t{1} << 18;
 
@@ -277,7 +337,11 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
   const int threads = thread_count();
   if (text.size() < kParallelEncodeBytes || threads < 2) {
     ids.reserve(text.size() / 3 + 4);
-    impl.append_model_ids(impl.pre_tokenized(std::move(raw)), ids);
+    if (impl.pre_tokenizer && impl.pre_tokenizer->can_stream()) {
+      impl.append_streamed_ids(std::move(raw), ids);
+    } else {
+      impl.append_model_ids(impl.pre_tokenized(std::move(raw)), ids);
+    }
   } else {
     // Every piece encodes on its own, so groups of pieces can be encoded in parallel and their ids joined in
     // order. The groups are small enough for the pool to balance them over its threads.

@@ -105,8 +105,30 @@ class SequencePreTokenizer final : public PreTokenizer {
   void pre_tokenize(Pieces& pieces) const override {
     for (const auto& part : parts_) part->pre_tokenize(pieces);
   }
+  bool can_stream() const override {
+    return std::all_of(parts_.begin(), parts_.end(), [](const auto& part) { return part->can_stream(); });
+  }
+  void stream(std::string_view text, PieceSink& sink) const override { stream_from(0, text, sink); }
 
  private:
+  // Each piece part `index` makes goes through the later parts before the next one is made.
+  void stream_from(size_t index, std::string_view text, PieceSink& sink) const {
+    if (index == parts_.size()) {
+      if (!text.empty()) sink.take(text);
+      return;
+    }
+    struct NextPart final : PieceSink {
+      const SequencePreTokenizer* sequence;
+      size_t next_index;
+      PieceSink* sink;
+      void take(std::string_view piece) override { sequence->stream_from(next_index, piece, *sink); }
+    } next;
+    next.sequence = this;
+    next.next_index = index + 1;
+    next.sink = &sink;
+    parts_[index]->stream(text, next);
+  }
+
   std::vector<std::unique_ptr<PreTokenizer>> parts_;
 };
 
@@ -125,6 +147,17 @@ class SplitPreTokenizer final : public PreTokenizer {
         for (auto& s : segments) s.is_match = !s.is_match;
       return apply_split_behavior(std::move(segments), behavior_);
     });
+  }
+  bool can_stream() const override { return behavior_ == SplitBehavior::kIsolated; }
+  // The pieces of split_isolated, straight from the matches as the search finds them.
+  void stream(std::string_view text, PieceSink& sink) const override {
+    size_t previous = 0;
+    pattern_.for_each_match(text, [&](size_t begin, size_t end) {
+      if (previous < begin) sink.take(text.substr(previous, begin - previous));
+      if (begin < end) sink.take(text.substr(begin, end - begin));
+      previous = end;
+    });
+    if (previous < text.size()) sink.take(text.substr(previous));
   }
 
  private:
@@ -216,6 +249,30 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
       split_gpt2(pieces);
     }
     map_bytes(pieces);
+  }
+  bool can_stream() const override { return !regex_; }
+  void stream(std::string_view text, PieceSink& sink) const override {
+    const bool prefix = add_prefix_space_ && !text.starts_with(' ');
+    const size_t size = text.size() + (prefix ? 1 : 0);
+    if (size == 0) return;
+    constexpr size_t kShortPiece = 128;  // bytes: mapped on the stack (nearly every piece)
+    char short_buffer[2 * kShortPiece];
+    std::string long_buffer;
+    char* mapped = short_buffer;
+    if (size > kShortPiece) {
+      long_buffer.resize(2 * size);
+      mapped = long_buffer.data();
+    }
+    size_t length = 0;
+    auto map = [&](unsigned char byte) {
+      const LevelChar& level = level_chars_[byte];
+      mapped[length] = level.bytes[0];
+      mapped[length + 1] = level.bytes[1];
+      length += level.length;
+    };
+    if (prefix) map(' ');
+    for (char c : text) map(static_cast<unsigned char>(c));
+    sink.take(std::string_view(mapped, length));
   }
 
  private:
@@ -309,6 +366,8 @@ class MetaspacePreTokenizer final : public PreTokenizer {
 };
 
 }  // namespace
+
+void PreTokenizer::stream(std::string_view, PieceSink&) const { fail("this pre-tokenizer cannot stream its pieces"); }
 
 std::unique_ptr<Normalizer> make_normalizer(const json& config) {
   if (config.is_null()) return nullptr;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace glint::tokenizer_detail {
@@ -25,11 +26,26 @@ class Normalizer {
   virtual void normalize(std::string& text) const = 0;
 };
 
+// Receives pre-tokenized text pieces one at a time; `text` is valid only during the call.
+class PieceSink {
+ public:
+  virtual void take(std::string_view text) = 0;
+
+ protected:
+  ~PieceSink() = default;
+};
+
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
   // Splits/transforms the text pieces (pieces with a token_id are left alone); empty pieces are dropped.
   virtual void pre_tokenize(Pieces& pieces) const = 0;
+  // True when stream() is available: Split with Isolated, ByteLevel without its regex, and Sequences of these
+  // (Llama 3), which need nothing of a piece but its text.
+  virtual bool can_stream() const { return false; }
+  // Hands `sink` the non-empty pieces pre_tokenize would make of one text piece, in order, without building
+  // them (no piece list, no string per piece). Only when can_stream().
+  virtual void stream(std::string_view text, PieceSink& sink) const;
 };
 
 class PostProcessor {

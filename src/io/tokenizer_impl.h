@@ -38,6 +38,9 @@ struct Tokenizer::Impl {
   // with normalized added tokens cut out, and pre-tokenized; then pieces -> model ids appended to `ids`.
   tokenizer_detail::Pieces pre_tokenized(tokenizer_detail::Pieces raw) const;
   void append_model_ids(const tokenizer_detail::Pieces& pieces, std::vector<int32_t>& ids) const;
+  // Both stages at once when the pre-tokenizer can stream (Llama 3): each piece goes to the model as the
+  // pre-tokenizer makes it, so no piece list is built. Same ids as the two stages.
+  void append_streamed_ids(tokenizer_detail::Pieces raw, std::vector<int32_t>& ids) const;
 
   // The string decode() feeds to the decoder for `id`, or nullptr when the id is unassigned.
   const std::string* token_for_decode(int32_t id) const;

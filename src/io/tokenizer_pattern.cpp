@@ -279,6 +279,17 @@ std::vector<std::pair<size_t, size_t>> Regex::find_all(std::string_view text) co
   });
 }
 
+void Regex::for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& visit) const {
+  Match found;
+  if (llama3_splitter_) {
+    for (HandScan scan(*llama3_splitter_, text, 0); scan.next(found);) visit(found.first, found.second);
+    return;
+  }
+  for (MatchScan scan(compiled_->code, compiled_->jit, source_, text, 0); scan.next(found);) {
+    visit(found.first, found.second);
+  }
+}
+
 bool Regex::matches_at_start(std::string_view text) const {
   MatchData match(compiled_->code);
   const int rc = pcre2_match(compiled_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0,
@@ -310,6 +321,14 @@ std::vector<std::pair<size_t, size_t>> Pattern::find_matches(std::string_view te
     }
   }
   return matches;
+}
+
+void Pattern::for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& visit) const {
+  if (regex_) {
+    regex_->for_each_match(text, visit);
+    return;
+  }
+  for (const auto& [begin, end] : find_matches(text)) visit(begin, end);
 }
 
 std::vector<Segment> Pattern::find_segments(std::string_view text) const {

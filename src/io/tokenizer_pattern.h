@@ -2,6 +2,7 @@
 // mode, plus the split behaviours of the reference library.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ class Regex {
   // Non-overlapping matches left to right, as Oniguruma's find_iter reports them (an empty match right after
   // the previous match is skipped).
   std::vector<std::pair<size_t, size_t>> find_all(std::string_view text) const;
+  // The matches find_all returns, handed to `visit(begin, end)` one by one as a serial search finds them.
+  void for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& visit) const;
   bool matches_at_start(std::string_view text) const;  // anchored match of at least one char
   const std::string& source() const { return source_; }
   bool uses_hand_matcher() const { return llama3_splitter_ != nullptr; }
@@ -50,6 +53,8 @@ class Pattern {
   std::vector<Segment> find_segments(std::string_view text) const;
   // Just the matches ([begin, end) byte ranges, left to right).
   std::vector<std::pair<size_t, size_t>> find_matches(std::string_view text) const;
+  // The same matches handed to `visit(begin, end)` one by one (a serial search, no list).
+  void for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& visit) const;
   std::string replace_all(std::string_view text, std::string_view replacement) const;
 
  private:

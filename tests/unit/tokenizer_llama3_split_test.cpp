@@ -1,6 +1,7 @@
 // The hand-written matcher for the Llama 3 split regex must find exactly the matches PCRE2 finds: side by side
 // on the tokenizer corpus, on random strings of the characters the regex treats specially, and on every code
-// point in the contexts where its class decides the match.
+// point in the contexts where its class decides the match. Also: Llama 3's streamed pre-tokenization hands
+// out exactly the pieces of the piece-list path.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "io/tokenizer_components.h"
 #include "io/tokenizer_llama3_split.h"
 #include "io/tokenizer_pattern.h"
 #include "io/unicode.h"
@@ -106,6 +108,42 @@ TEST(TokenizerLlama3Split, SameMatchesAsPcre2ForEveryCodePoint) {
     }
     expect_same_matches(text, "every code point between '" + before + "' and '" + after + "'");
   }
+}
+
+std::vector<std::string> streamed_pieces(const PreTokenizer& pre_tokenizer, const std::string& text) {
+  struct Collect final : PieceSink {
+    std::vector<std::string> pieces;
+    void take(std::string_view piece) override { pieces.emplace_back(piece); }
+  } collect;
+  pre_tokenizer.stream(text, collect);
+  return collect.pieces;
+}
+
+TEST(TokenizerLlama3Split, StreamedPiecesEqualPieceList) {
+  const nlohmann::json config = {
+      {"type", "Sequence"},
+      {"pretokenizers",
+       {{{"type", "Split"}, {"pattern", {{"Regex", kPattern}}}, {"behavior", "Isolated"}, {"invert", false}},
+        {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}}}};
+  nlohmann::json with_prefix = config;
+  with_prefix["pretokenizers"][1]["add_prefix_space"] = true;
+  std::mt19937 rng(11);
+  const std::vector<std::string> atoms = {"'s", "'LL", "Hello", " world", "  ", "\r\n", "\n\n", "123456", "\t",
+                                          "\xE4\xB8\xAD", " \xF0\x9F\x98\x80", "!!", std::string(200, 'x'), " "};
+  for (const nlohmann::json& json : {config, with_prefix}) {
+    const auto pre_tokenizer = make_pre_tokenizer(json);
+    ASSERT_TRUE(pre_tokenizer->can_stream());
+    for (int round = 0; round < 300; ++round) {
+      std::string text;
+      for (int n = static_cast<int>(rng() % 30); n > 0; --n) text += atoms[rng() % atoms.size()];
+      Pieces pieces{{text, -1, true}};
+      pre_tokenizer->pre_tokenize(pieces);
+      std::vector<std::string> expected;
+      for (const Piece& piece : pieces) expected.push_back(piece.text);
+      EXPECT_EQ(streamed_pieces(*pre_tokenizer, text), expected) << nlohmann::json(text).dump();
+    }
+  }
+  EXPECT_FALSE(make_pre_tokenizer({{"type", "Metaspace"}})->can_stream());
 }
 
 TEST(TokenizerLlama3Split, ParallelSearchMatchesSerial) {
