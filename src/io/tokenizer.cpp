@@ -217,7 +217,7 @@ Tokenizer Tokenizer::from_dir(const std::string& model_dir) {
   return from_file(path.string());
 }
 
-tokenizer_detail::Pieces Tokenizer::Impl::pre_tokenized(Pieces raw) const {
+tokenizer_detail::Pieces Tokenizer::Impl::normalized(Pieces raw) const {
   Pieces pieces;
   pieces.reserve(raw.size());
   for (Piece& piece : raw) {
@@ -228,6 +228,11 @@ tokenizer_detail::Pieces Tokenizer::Impl::pre_tokenized(Pieces raw) const {
     if (normalizer) normalizer->normalize(piece.text);
     normalized_matcher.split(std::move(piece), pieces);
   }
+  return pieces;
+}
+
+tokenizer_detail::Pieces Tokenizer::Impl::pre_tokenized(Pieces raw) const {
+  Pieces pieces = normalized(std::move(raw));
   if (pre_tokenizer) pre_tokenizer->pre_tokenize(pieces);
   return pieces;
 }
@@ -282,26 +287,53 @@ class ModelFeed final : public tokenizer_detail::PieceSink {
 
 void Tokenizer::Impl::append_streamed_ids(Pieces raw, std::vector<int32_t>& ids) const {
   ModelFeed feed(*model, ids);
-  Pieces normalized;
-  for (Piece& piece : raw) {
+  for (const Piece& piece : normalized(std::move(raw))) {
     if (piece.token_id >= 0) {
       feed.flush();
       ids.push_back(piece.token_id);
-      continue;
-    }
-    if (normalizer) normalizer->normalize(piece.text);
-    normalized.clear();
-    normalized_matcher.split(std::move(piece), normalized);
-    for (const Piece& part : normalized) {
-      if (part.token_id >= 0) {
-        feed.flush();
-        ids.push_back(part.token_id);
-      } else {
-        pre_tokenizer->stream(part.text, feed);
-      }
+    } else {
+      pre_tokenizer->stream(piece.text, feed);
     }
   }
   feed.flush();
+}
+
+void Tokenizer::Impl::append_streamed_ids_in_parts(Pieces raw, size_t part_bytes, std::vector<int32_t>& ids) const {
+  const Pieces pieces = normalized(std::move(raw));
+  struct Part {
+    const Piece* piece;
+    size_t begin, end;  // bytes of piece->text
+  };
+  std::vector<Part> parts;
+  for (const Piece& piece : pieces) {
+    size_t begin = 0;
+    if (piece.token_id < 0) {
+      while (piece.text.size() - begin > part_bytes) {
+        const size_t cut = pre_tokenizer->stream_cut(piece.text, begin + part_bytes);
+        if (cut >= piece.text.size()) break;  // npos included
+        parts.push_back({&piece, begin, cut});
+        begin = cut;
+      }
+    }
+    parts.push_back({&piece, begin, piece.text.size()});
+  }
+  std::vector<std::vector<int32_t>> part_ids(parts.size());
+  parallel_for(static_cast<int64_t>(parts.size()), 1, [&](int64_t first, int64_t last) {
+    for (auto k = static_cast<size_t>(first); k < static_cast<size_t>(last); ++k) {
+      const Part& part = parts[k];
+      if (part.piece->token_id >= 0) {
+        part_ids[k].push_back(part.piece->token_id);
+        continue;
+      }
+      ModelFeed feed(*model, part_ids[k]);
+      pre_tokenizer->stream(std::string_view(part.piece->text).substr(part.begin, part.end - part.begin), feed);
+      feed.flush();
+    }
+  });
+  size_t total = ids.size();
+  for (const auto& part : part_ids) total += part.size();
+  ids.reserve(total + 4);
+  for (const auto& part : part_ids) ids.insert(ids.end(), part.begin(), part.end());
 }
 
 namespace {
@@ -348,7 +380,16 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
     const size_t group_bytes = text.size() / (static_cast<size_t>(threads) * 8) + 1;
     std::vector<Pieces> groups = group_pieces(std::move(raw), group_bytes);
     const bool pre_tokenize_in_groups = groups.size() >= static_cast<size_t>(threads) * 2;
-    if (!pre_tokenize_in_groups) {
+    const bool stream_in_parts = !pre_tokenize_in_groups && impl.pre_tokenizer && impl.pre_tokenizer->can_stream();
+    if (stream_in_parts) {
+      // Too few pieces before pre-tokenization (Llama 3: added tokens are rare), but the pre-tokenizer can
+      // stream parts of a piece on their own: parts of about group_bytes each go through pre-tokenizer and
+      // model together.
+      Pieces all;
+      for (Pieces& group : groups) std::move(group.begin(), group.end(), std::back_inserter(all));
+      impl.append_streamed_ids_in_parts(std::move(all), group_bytes, ids);
+      groups.clear();
+    } else if (!pre_tokenize_in_groups) {
       // Too few pieces before pre-tokenization (added tokens are rare in this text, as in Llama 3's case):
       // pre-tokenize first (a regex search of a large piece runs in parallel parts by itself), then share out
       // the model's part.
@@ -357,14 +398,14 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_t
       groups = group_pieces(impl.pre_tokenized(std::move(all)), group_bytes);
     }
     std::vector<std::vector<int32_t>> group_ids(groups.size());
-    parallel_for(static_cast<int64_t>(groups.size()), 1, [&](int64_t begin, int64_t end) {
+    if (!groups.empty()) parallel_for(static_cast<int64_t>(groups.size()), 1, [&](int64_t begin, int64_t end) {
       for (int64_t g = begin; g < end; ++g) {
         Pieces& group = groups[static_cast<size_t>(g)];
         if (pre_tokenize_in_groups) group = impl.pre_tokenized(std::move(group));
         impl.append_model_ids(group, group_ids[static_cast<size_t>(g)]);
       }
     });
-    size_t total = 0;
+    size_t total = ids.size();
     for (const auto& part : group_ids) total += part.size();
     ids.reserve(total + 4);
     for (const auto& part : group_ids) ids.insert(ids.end(), part.begin(), part.end());

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "io/tokenizer_components.h"
 #include "io/tokenizer_json.h"
+#include "io/tokenizer_llama3_split.h"
 #include "io/tokenizer_pattern.h"
 #include "io/unicode.h"
 
@@ -109,6 +110,10 @@ class SequencePreTokenizer final : public PreTokenizer {
     return std::all_of(parts_.begin(), parts_.end(), [](const auto& part) { return part->can_stream(); });
   }
   void stream(std::string_view text, PieceSink& sink) const override { stream_from(0, text, sink); }
+  // The later parts see each piece of the first alone, so a cut that keeps the first part's pieces keeps all.
+  size_t stream_cut(std::string_view text, size_t from) const override {
+    return parts_.empty() ? std::string_view::npos : parts_[0]->stream_cut(text, from);
+  }
 
  private:
   // Each piece part `index` makes goes through the later parts before the next one is made.
@@ -158,6 +163,10 @@ class SplitPreTokenizer final : public PreTokenizer {
       previous = end;
     });
     if (previous < text.size()) sink.take(text.substr(previous));
+  }
+  size_t stream_cut(std::string_view text, size_t from) const override {
+    if (behavior_ != SplitBehavior::kIsolated || !pattern_.uses_hand_matcher()) return std::string_view::npos;
+    return Llama3Splitter::independent_start(text, from);
   }
 
  private:

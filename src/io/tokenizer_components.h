@@ -46,6 +46,9 @@ class PreTokenizer {
   // Hands `sink` the non-empty pieces pre_tokenize would make of one text piece, in order, without building
   // them (no piece list, no string per piece). Only when can_stream().
   virtual void stream(std::string_view text, PieceSink& sink) const;
+  // A position >= from where streaming text[..cut) and then text[cut..) gives the pieces of streaming the whole
+  // text (so parts of a large text can stream on several threads), or npos when none is known.
+  virtual size_t stream_cut(std::string_view /*text*/, size_t /*from*/) const { return std::string_view::npos; }
 };
 
 class PostProcessor {

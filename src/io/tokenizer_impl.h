@@ -36,11 +36,15 @@ struct Tokenizer::Impl {
   // Encoding in two stages, each independent per piece, so that a large input can be split into groups of
   // pieces and the groups encoded on several threads: text pieces (added tokens already cut out) -> normalized,
   // with normalized added tokens cut out, and pre-tokenized; then pieces -> model ids appended to `ids`.
+  tokenizer_detail::Pieces normalized(tokenizer_detail::Pieces raw) const;  // + normalized added tokens cut out
   tokenizer_detail::Pieces pre_tokenized(tokenizer_detail::Pieces raw) const;
   void append_model_ids(const tokenizer_detail::Pieces& pieces, std::vector<int32_t>& ids) const;
   // Both stages at once when the pre-tokenizer can stream (Llama 3): each piece goes to the model as the
   // pre-tokenizer makes it, so no piece list is built. Same ids as the two stages.
   void append_streamed_ids(tokenizer_detail::Pieces raw, std::vector<int32_t>& ids) const;
+  // The same on the thread pool: text pieces are cut where the pre-tokenizer allows (stream_cut) into parts of
+  // about `part_bytes`, which stream on their own; their ids are joined in order.
+  void append_streamed_ids_in_parts(tokenizer_detail::Pieces raw, size_t part_bytes, std::vector<int32_t>& ids) const;
 
   // The string decode() feeds to the decoder for `id`, or nullptr when the id is unassigned.
   const std::string* token_for_decode(int32_t id) const;

@@ -120,6 +120,19 @@ size_t Llama3Splitter::contraction_end(std::string_view text, size_t pos) const 
   return long_s ? pos + 2 : 0;
 }
 
+// Why q (after '\n', before a printable ASCII character c, which is not white space) is a true match boundary
+// that no match depends on beyond: the '\n' is either the end of a white-space run, which then ends at its last
+// line break (\s*[\r\n]+), or the [\r\n]* tail of a symbol run; both end at q, whether c or the end of the text
+// follows. Letter, number and symbol runs and contractions never include or look past a '\n', so matches that
+// end before it are found alike in text[..q). And every match is fixed by where it starts, so from q on the
+// search is the same too.
+size_t Llama3Splitter::independent_start(std::string_view text, size_t from) {
+  for (size_t q = text.find('\n', from == 0 ? 0 : from - 1); q != std::string_view::npos; q = text.find('\n', q + 1)) {
+    if (q + 1 < text.size() && text[q + 1] > ' ' && text[q + 1] < 0x7F) return q + 1;
+  }
+  return std::string_view::npos;
+}
+
 size_t Llama3Splitter::match_end(std::string_view text, size_t begin) const {
   const size_t size = text.size();
   const Char first = char_at(text, begin);

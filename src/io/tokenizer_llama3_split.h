@@ -25,6 +25,11 @@ class Llama3Splitter {
   // match depends only on where it begins.
   size_t match_end(std::string_view text, size_t begin) const;
 
+  // The first position q >= from (q > 0) right after a '\n' and before a printable ASCII character, or npos.
+  // A search of text[..q) finds exactly the true matches that end by q, and one from q the rest: no match
+  // crosses or peeks across such a q (see the .cpp). Lets a large text be split into parts searched alone.
+  static size_t independent_start(std::string_view text, size_t from);
+
  private:
   Llama3Splitter();
 

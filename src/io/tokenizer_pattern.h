@@ -56,6 +56,7 @@ class Pattern {
   // The same matches handed to `visit(begin, end)` one by one (a serial search, no list).
   void for_each_match(std::string_view text, const std::function<void(size_t, size_t)>& visit) const;
   std::string replace_all(std::string_view text, std::string_view replacement) const;
+  bool uses_hand_matcher() const { return regex_ && regex_->uses_hand_matcher(); }
 
  private:
   std::string literal_;

@@ -68,11 +68,11 @@ TEST(TokenizerLlama3Split, SameMatchesAsPcre2OnTheCorpus) {
   expect_same_matches(all, "whole corpus");
 }
 
-TEST(TokenizerLlama3Split, SameMatchesAsPcre2OnRandomStrings) {
-  // Characters the regex treats differently: contraction letters in both cases (and long s, which matches 's'
-  // caselessly), letters of several scripts, combining marks, digits of several scripts, white space of
-  // every kind, CR/LF, punctuation, emoji (with a variation selector and a joiner), symbols.
-  const std::vector<std::string> atoms = {
+// Characters the regex treats differently: contraction letters in both cases (and long s, which matches 's'
+// caselessly), letters of several scripts, combining marks, digits of several scripts, white space of every
+// kind, CR/LF, punctuation, emoji (with a variation selector and a joiner), symbols.
+const std::vector<std::string>& special_atoms() {
+  static const std::vector<std::string> atoms = {
       "'", "'", "'", "s", "S", "t", "T", "r", "R", "e", "E", "v", "V", "m", "M", "l", "L", "d", "D",
       "\xC5\xBF", "a", "z", "Q", "\xC3\xA9", "\xD0\xB4", "\xD8\xB9", "\xE0\xA4\x95", "\xE0\xA4\xBF",
       "\xE4\xB8\xAD", "\xE3\x81\x82", "\xCC\x81", "\xE0\xA5\x8D", "0", "7", "9", "\xD9\xA3", "\xE0\xA5\xAC",
@@ -80,6 +80,11 @@ TEST(TokenizerLlama3Split, SameMatchesAsPcre2OnRandomStrings) {
       "\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\xA8", "\xE2\x80\x83", "\xE1\xA0\x8E", ".", ",", "!", "-", "_",
       "(", "\"", "\xE2\x80\x99", "\xF0\x9F\x98\x80", "\xEF\xB8\x8F", "\xE2\x80\x8D", "\xF0\x9F\x91\x8D",
       "\xE2\x82\xAC", "$", "\x01", std::string(1, '\0'), "\xF0\x9D\x90\x80", "\xF0\x9D\x9F\x8E"};
+  return atoms;
+}
+
+TEST(TokenizerLlama3Split, SameMatchesAsPcre2OnRandomStrings) {
+  const std::vector<std::string>& atoms = special_atoms();
   std::mt19937 rng(20261203);
   std::uniform_int_distribution<size_t> pick(0, atoms.size() - 1);
   std::uniform_int_distribution<int> length(0, 40);
@@ -144,6 +149,32 @@ TEST(TokenizerLlama3Split, StreamedPiecesEqualPieceList) {
     }
   }
   EXPECT_FALSE(make_pre_tokenizer({{"type", "Metaspace"}})->can_stream());
+}
+
+TEST(TokenizerLlama3Split, IndependentStartsSplitTheSearch) {
+  std::mt19937 rng(99);
+  const std::vector<std::string>& atoms = special_atoms();
+  int cuts = 0;
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    for (int n = static_cast<int>(rng() % 40); n > 0; --n) {
+      text += atoms[rng() % atoms.size()];
+      if (rng() % 4 == 0) text += "\n";
+    }
+    const auto whole = engines().hand.find_all(text);
+    ASSERT_EQ(whole, engines().pcre2.find_all(text));
+    for (size_t q = Llama3Splitter::independent_start(text, 0); q != std::string_view::npos;
+         q = Llama3Splitter::independent_start(text, q + 1)) {
+      ASSERT_TRUE(q > 0 && text[q - 1] == '\n');
+      auto joined = engines().pcre2.find_all(std::string_view(text).substr(0, q));
+      for (auto [begin, end] : engines().pcre2.find_all(std::string_view(text).substr(q))) {
+        joined.emplace_back(begin + q, end + q);
+      }
+      ASSERT_EQ(joined, whole) << "cut at " << q << " of " << nlohmann::json(text).dump();
+      ++cuts;
+    }
+  }
+  EXPECT_GT(cuts, 1000);
 }
 
 TEST(TokenizerLlama3Split, ParallelSearchMatchesSerial) {
