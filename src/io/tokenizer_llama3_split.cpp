@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "core/error.h"
 #include "io/tokenizer_pattern.h"
 #include "io/unicode.h"
 
@@ -27,12 +28,33 @@ const Llama3Splitter* Llama3Splitter::instance() {
 Llama3Splitter::Llama3Splitter() {
   // Every code point (surrogates excepted) once, in order, as UTF-8; each class regex then marks the code
   // points it matches. The classes are spelled as in the pattern, so Regex's \s translation applies alike.
-  std::string all;
-  all.reserve(size_t{4} << 20);
+  constexpr size_t kAllBytes = 0x80 * 1 + (0x800 - 0x80) * 2 + (0x10000 - 0x800 - 0x800) * 3 + 0x100000 * 4;
+  std::string all(kAllBytes, '\0');
+  size_t length = 0;
   for (char32_t c = 0; c <= kMaxCodePoint; ++c) {
     if (c >= 0xD800 && c <= 0xDFFF) continue;
-    unicode::append_utf8(all, c);
+    char* out = all.data() + length;
+    if (c < 0x80) {
+      out[0] = static_cast<char>(c);
+      length += 1;
+    } else if (c < 0x800) {
+      out[0] = static_cast<char>(0xC0 | (c >> 6));
+      out[1] = static_cast<char>(0x80 | (c & 0x3F));
+      length += 2;
+    } else if (c < 0x10000) {
+      out[0] = static_cast<char>(0xE0 | (c >> 12));
+      out[1] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out[2] = static_cast<char>(0x80 | (c & 0x3F));
+      length += 3;
+    } else {
+      out[0] = static_cast<char>(0xF0 | (c >> 18));
+      out[1] = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+      out[2] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out[3] = static_cast<char>(0x80 | (c & 0x3F));
+      length += 4;
+    }
   }
+  GLINT_CHECK(length == kAllBytes, "Llama 3 split tables: code points take ", length, " bytes");
   std::vector<uint8_t> kinds(kMaxCodePoint + 1, 0);
   auto mark = [&](const std::string& pattern, uint8_t kind) {
     for (const auto& [begin, end] : Regex(pattern, RegexEngine::kPcre2).find_all(all)) {
