@@ -81,7 +81,7 @@ Llama3Splitter::Llama3Splitter() {
   }
 }
 
-Llama3Splitter::Char Llama3Splitter::char_at(std::string_view text, size_t pos) const {
+inline Llama3Splitter::Char Llama3Splitter::char_at(std::string_view text, size_t pos) const {
   const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[pos + i]); };
   const unsigned char lead = byte(0);
   if (lead < 0x80) return {lead, 1, ascii_kind_[lead]};
@@ -102,7 +102,7 @@ Llama3Splitter::Char Llama3Splitter::char_at(std::string_view text, size_t pos) 
   return {c, length, kind_of(c)};
 }
 
-size_t Llama3Splitter::run_end(std::string_view text, size_t pos, uint8_t kind) const {
+inline size_t Llama3Splitter::run_end(std::string_view text, size_t pos, uint8_t kind) const {
   while (pos < text.size()) {
     const unsigned char lead = static_cast<unsigned char>(text[pos]);
     if (lead < 0x80) {

@@ -39,12 +39,13 @@ class Llama3Splitter {
     uint32_t length;  // bytes
     uint8_t kind;     // kLetter / kNumber / kSpace bits, 0 for anything else
   };
-  Char char_at(std::string_view text, size_t pos) const;
+  [[gnu::always_inline]] Char char_at(std::string_view text, size_t pos) const;
   uint8_t kind_of(char32_t code_point) const {
     return blocks_[static_cast<size_t>(block_of_[code_point >> 8]) * 256 + (code_point & 0xFF)];
   }
   size_t contraction_end(std::string_view text, size_t after_apostrophe) const;
-  size_t run_end(std::string_view text, size_t pos, uint8_t kind) const;  // end of the run of chars of `kind`
+  // End of the run of characters of `kind` from `pos`. Both helpers are inlined: the walk is the hot loop.
+  [[gnu::always_inline]] size_t run_end(std::string_view text, size_t pos, uint8_t kind) const;
 
   // Two-level table: block_of_[cp >> 8] picks a 256-entry block of kinds (identical blocks stored once).
   std::vector<uint16_t> block_of_;
