@@ -1,7 +1,7 @@
-// The CUDA runner: a Transformer's plan executed on one GPU. Weights are uploaded once in the compute dtype (BF16
-// for BF16/F16 checkpoints, F32 for F32 ones); each sequence's K/V lives in a slot of per-layer device arrays; a
-// pass is a fixed sequence of launches on one stream, and a decode step (every request one token) is captured
-// once per batch size as a CUDA graph and replayed.
+// The CUDA runner: a Transformer's plan executed on one GPU. Weights are uploaded once in the compute dtype: BF16
+// for BF16 checkpoints, F32 otherwise (F16 included, which the loader widens). Each sequence's K/V lives in a slot
+// of per-layer device arrays. A pass is a fixed sequence of launches on one stream, and a decode step (every
+// request one token) is captured once per batch size as a CUDA graph and replayed.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
