@@ -285,6 +285,39 @@ TEST(KVCache, RollbacksInARowCannotReachPastWhatTheRingKept) {
   }
 }
 
+// A device cache keeps position p in ring row p % capacity with capacity = window − 1 + chunk, so row p is
+// overwritten once the sequence has reached p + capacity: a rollback may reach back at most one chunk from the
+// furthest length ever reached, not only from the current one.
+class FakeDeviceSlot final : public DeviceCacheSlot {
+ public:
+  int index() const override { return 3; }
+  size_t bytes() const override { return 1234; }
+};
+
+TEST(KVCache, DeviceCacheRollbackIsBoundedByTheFurthestLengthReached) {
+  KVCache cache(4, std::make_unique<FakeDeviceSlot>());
+  ASSERT_NE(cache.device_slot(), nullptr);
+  EXPECT_EQ(cache.device_slot()->index(), 3);
+  EXPECT_EQ(cache.bytes(), 1234u);
+  EXPECT_EQ(cache.layer(0), nullptr);  // no host rows
+  cache.advance(10);
+  EXPECT_FALSE(cache.rollback_to(5));  // 5 back: more than a chunk
+  EXPECT_EQ(cache.length(), 10);
+  EXPECT_TRUE(cache.rollback_to(7));
+  EXPECT_EQ(cache.length(), 7);
+  // Reached 10 before: rolling further back than 10 − 4 = 6 would need rows that 10's writes replaced.
+  EXPECT_TRUE(cache.rollback_to(6));
+  EXPECT_FALSE(cache.rollback_to(5));
+  cache.advance(8);  // now at 14, the furthest so far
+  EXPECT_FALSE(cache.rollback_to(9));
+  EXPECT_TRUE(cache.rollback_to(10));
+  EXPECT_FALSE(cache.rollback_to(11));  // forward is not a rollback
+  cache.clear();
+  EXPECT_EQ(cache.length(), 0);
+  cache.advance(3);
+  EXPECT_TRUE(cache.rollback_to(0));  // the furthest length was reset with the contents
+}
+
 TEST(KVCache, ClearForgetsEverything) {
   const ModelPlan plan = make_plan("SF", 3);
   KVCache cache(plan, 2);
