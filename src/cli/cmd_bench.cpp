@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <span>
 #include <random>
 #include <vector>
 
@@ -79,18 +81,25 @@ void fill_cache(const ModelPlan& plan, KVCache& cache, int64_t context) {
   cache.advance(context);
 }
 
-struct Row {
-  std::string what;
-  double tokens_per_second;
-  double fraction;
-  std::string limit;
+// What a device can do (measured), and what a model costs per token.
+struct Limits {
+  double bandwidth = 0;  // bytes per second that decode is compared against
+  double gemm = 0;       // FLOP/s that prefill and compute-bound decode are compared against
+  std::string bandwidth_label, gemm_label;
 };
 
-void print_rows(const std::vector<Row>& rows) {
-  std::printf("\n%-22s %12s %10s\n", "", "tokens/s", "fraction");
-  for (const auto& r : rows)
-    std::printf("%-22s %12.1f %9.1f%%  %s\n", r.what.c_str(), r.tokens_per_second, 100 * r.fraction, r.limit.c_str());
-}
+struct ModelCosts {
+  // 2 FLOPs per weight: a decode step multiplies by every active weight; a prefill token by every layer
+  // weight, while the LM head runs once per prompt.
+  explicit ModelCosts(const Transformer& model) {
+    active_bytes = double(model.active_weight_bytes_per_token());
+    const double weight_size = double(dtype_size(model.weights().lm_head.dtype()));
+    head_flops = 2.0 * double(model.weights().lm_head.nbytes()) / weight_size;
+    flops_per_token = 2.0 * active_bytes / weight_size;
+  }
+  double active_bytes = 0, head_flops = 0, flops_per_token = 0;
+  double layer_flops_per_token() const { return flops_per_token - head_flops; }
+};
 
 struct BenchSetup {
   std::string synthetic;
@@ -99,21 +108,123 @@ struct BenchSetup {
   int decode_steps = 8;
 };
 
+struct Row {
+  std::string what;
+  double tokens_per_second;
+  double fraction;
+  std::string limit;
+};
+
+// How one device times the two phases: a prefill of `ids` (seconds), and decode tokens/s of `batch` sequences
+// that already hold `context` tokens.
+struct Timers {
+  std::function<double(std::span<const int32_t> ids)> prefill_seconds;
+  std::function<double(int64_t batch, int64_t context)> decode_tokens_per_second;
+};
+
+// Token ids for timing runs (the common part of the vocabulary, as real text mostly uses).
+std::vector<int32_t> random_ids(std::mt19937& rng, int64_t n, int vocab) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (auto& id : ids) id = int32_t(rng() % uint32_t(std::min(vocab, 32000)));
+  return ids;
+}
+
+// Runs every measurement of the setup and prints the table, each figure as a fraction of the device's limits.
+void run_measurements(const Transformer& model, const std::string& name, double load_seconds, const Limits& limits,
+                      const BenchSetup& setup, const Timers& timers) {
+  const ModelCosts costs(model);
+  std::printf("model: %s, %zu layers, weights %.2f GB, read per token %.2f GB (loaded in %.1f s)\n", name.c_str(),
+              model.plan().layers.size(), double(model.weight_bytes()) / 1e9, costs.active_bytes / 1e9,
+              load_seconds);
+  if (model.device_runner()) std::printf("%s\n", model.device_runner()->describe().c_str());
+  std::mt19937 rng(7);
+  std::vector<Row> rows;
+  for (int64_t length : setup.prefill_lengths) {
+    const double secs = timers.prefill_seconds(random_ids(rng, length, model.plan().vocab));
+    const double flops = costs.layer_flops_per_token() * double(length) + costs.head_flops;
+    rows.push_back({"prefill " + std::to_string(length), double(length) / secs, flops / secs / limits.gemm,
+                    limits.gemm_label});
+  }
+  for (int64_t context : setup.decode_contexts) {
+    const double tps = timers.decode_tokens_per_second(1, context);
+    rows.push_back({"decode b1 ctx " + std::to_string(context), tps, tps * costs.active_bytes / limits.bandwidth,
+                    limits.bandwidth_label});
+  }
+  for (int64_t batch : setup.batches) {
+    const double tps = timers.decode_tokens_per_second(batch, 128);
+    // A batched step reads the weights once for all sequences, so the bandwidth limit scales with the batch;
+    // past the point where compute dominates, GEMM rate is the limit that matters.
+    const double bw_fraction = tps / double(batch) * costs.active_bytes / limits.bandwidth;
+    const double flop_fraction = tps * costs.flops_per_token / limits.gemm;
+    const bool compute_bound = flop_fraction > bw_fraction;
+    rows.push_back({"decode b" + std::to_string(batch) + " ctx 128", tps, compute_bound ? flop_fraction : bw_fraction,
+                    compute_bound ? limits.gemm_label : limits.bandwidth_label});
+  }
+  std::printf("\n%-22s %12s %10s\n", "", "tokens/s", "fraction");
+  for (const auto& r : rows)
+    std::printf("%-22s %12.1f %9.1f%%  %s\n", r.what.c_str(), r.tokens_per_second, 100 * r.fraction, r.limit.c_str());
+}
+
+// On the CPU: read bandwidth and glint's own GEMM rate; decode contexts are filled with made-up rows.
+int run_cpu_bench(const ModelOptions& model_options, const BenchSetup& setup) {
+  std::printf("measuring machine limits...\n");
+  Limits limits{measure_read_bandwidth(),
+                std::max(measure_gemm_flops(256, 2048, 2048), measure_gemm_flops(256, 1152, 6912)),
+                "of read bandwidth", "of GEMM rate"};
+  std::printf("machine: %d threads, read bandwidth %.1f GB/s, GEMM (F32 x BF16) %.1f GFLOP/s\n", thread_count(),
+              limits.bandwidth / 1e9, limits.gemm / 1e9);
+
+  auto load_start = Clock::now();
+  std::unique_ptr<Transformer> model = setup.synthetic.empty()
+                                           ? load_model_for_cli(model_options)
+                                           : load_synthetic_model(setup.synthetic, DType::BF16, setup.layers);
+  const double load_seconds = seconds_since(load_start);
+  const auto& plan = model->plan();
+  std::mt19937 rng(11);
+  Timers timers;
+  timers.prefill_seconds = [&](std::span<const int32_t> ids) {
+    KVCache cache = model->new_cache(std::min<int64_t>(int64_t(ids.size()), 512));
+    ForwardRequest request{ids, &cache, false};
+    auto t = Clock::now();
+    model->forward(std::span(&request, 1));
+    return seconds_since(t);
+  };
+  timers.decode_tokens_per_second = [&](int64_t batch, int64_t context) {
+    std::vector<KVCache> caches;
+    caches.reserve(size_t(batch));
+    for (int64_t b = 0; b < batch; ++b) {
+      caches.push_back(model->new_cache());
+      fill_cache(plan, caches.back(), context);
+    }
+    std::vector<int32_t> tokens = random_ids(rng, batch, plan.vocab);
+    std::vector<ForwardRequest> requests;
+    for (int64_t b = 0; b < batch; ++b)
+      requests.push_back({std::span<const int32_t>(&tokens[size_t(b)], 1), &caches[size_t(b)], false});
+    model->forward(requests);  // warm-up
+    auto t = Clock::now();
+    for (int s = 0; s < setup.decode_steps; ++s) model->forward(requests);
+    return double(batch * setup.decode_steps) / seconds_since(t);
+  };
+  run_measurements(*model, setup.synthetic.empty() ? model_options.dir : setup.synthetic, load_seconds, limits, setup,
+                   timers);
+  return 0;
+}
+
 #ifdef GLINT_HAVE_CUDA
 // On a GPU: the limits are the card's measured copy bandwidth, bytes read plus written per second, over the
-// weight bytes a decode step reads (as the issue counts it)
-// and its cuBLASLt BF16 GEMM rate (prefill). Decode steps sample greedily on the device, as generation does.
+// weight bytes a decode step reads (as issue #4 counts it), and its cuBLASLt BF16 GEMM rate. Decode contexts are
+// real prefills, and decode steps sample greedily on the device, as generation does.
 int run_gpu_bench(const ModelOptions& model_options, const BenchSetup& setup) {
   const DeviceSpec device = parse_device(model_options.device);
-  double bandwidth = 0, gemm = 0;
+  Limits limits{0, 0, "of copy bandwidth", "of cuBLASLt GEMM rate"};
   {
     cuda::Context probe(device.index);
     std::printf("measuring %s...\n", cuda_device_description(device.index).c_str());
-    bandwidth = ops::cuda::measure_copy_bandwidth(probe);
-    gemm = ops::cuda::measure_blas_flops(probe, 8192, 8192, 8192);
+    limits.bandwidth = ops::cuda::measure_copy_bandwidth(probe);
+    limits.gemm = ops::cuda::measure_blas_flops(probe, 8192, 8192, 8192);
   }
-  std::printf("device: copy bandwidth %.0f GB/s (read + write), cuBLASLt BF16 GEMM %.0f TFLOP/s\n", bandwidth / 1e9,
-              gemm / 1e12);
+  std::printf("device: copy bandwidth %.0f GB/s (read + write), cuBLASLt BF16 GEMM %.0f TFLOP/s\n",
+              limits.bandwidth / 1e9, limits.gemm / 1e12);
   DevicePlacement placement;
   placement.max_sequences = 1;
   for (int64_t b : setup.batches) placement.max_sequences = std::max<int>(placement.max_sequences, int(b));
@@ -133,50 +244,33 @@ int run_gpu_bench(const ModelOptions& model_options, const BenchSetup& setup) {
     model = load_synthetic_model(setup.synthetic, DType::BF16, setup.layers);
   }
   model->place_on(device, placement);
-  const auto& plan = model->plan();
-  const double active_bytes = double(model->active_weight_bytes_per_token());
-  const double weight_size = double(dtype_size(model->weights().lm_head.dtype()));
-  const double head_flops = 2.0 * double(model->weights().lm_head.nbytes()) / weight_size;
-  const double layer_flops_per_token = 2.0 * active_bytes / weight_size - head_flops;
-  std::printf("model: %s, %zu layers, weights %.2f GB, read per token %.2f GB (loaded in %.1f s)\n%s\n",
-              setup.synthetic.empty() ? model_options.dir.c_str() : setup.synthetic.c_str(), plan.layers.size(),
-              double(model->weight_bytes()) / 1e9, active_bytes / 1e9, seconds_since(load_start),
-              model->device_runner()->describe().c_str());
-
-  std::mt19937 rng(7);
-  auto random_tokens = [&](int64_t n) {
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (auto& id : ids) id = int32_t(rng() % uint32_t(std::min(plan.vocab, 32000)));
-    return ids;
-  };
-  std::vector<Row> rows;
-  for (int64_t length : setup.prefill_lengths) {
-    auto ids = random_tokens(length);
+  const double load_seconds = seconds_since(load_start);
+  std::mt19937 rng(11);
+  Sampler greedy(SamplingOptions{});
+  Timers timers;
+  timers.prefill_seconds = [&](std::span<const int32_t> ids) {
     double best = 1e30;
     for (int rep = 0; rep < 4; ++rep) {  // the first run pays one-time setup (cuBLASLt plans)
-      KVCache cache = model->new_cache(length);
+      KVCache cache = model->new_cache(int64_t(ids.size()));
       ForwardRequest request{ids, &cache, false};
       auto t = Clock::now();
       model->forward(std::span(&request, 1));
       if (rep > 0) best = std::min(best, seconds_since(t));
     }
-    const double flops = layer_flops_per_token * double(length) + head_flops;
-    rows.push_back({"prefill " + std::to_string(length), double(length) / best, flops / best / gemm,
-                    "of cuBLASLt GEMM rate"});
-  }
-  Sampler greedy(SamplingOptions{});
-  auto time_decode = [&](int64_t batch, int64_t context) {
+    return best;
+  };
+  timers.decode_tokens_per_second = [&](int64_t batch, int64_t context) {
     std::vector<KVCache> caches;
     std::vector<std::vector<int32_t>> prompts;
     std::vector<ForwardRequest> requests;
     caches.reserve(size_t(batch));
     for (int64_t b = 0; b < batch; ++b) {
       caches.push_back(model->new_cache(placement.max_chunk));
-      prompts.push_back(random_tokens(context));
+      prompts.push_back(random_ids(rng, context, model->plan().vocab));
     }
     for (int64_t b = 0; b < batch; ++b) requests.push_back({prompts[size_t(b)], &caches[size_t(b)], false});
     model->forward(requests);  // the context, as a real prefill
-    std::vector<int32_t> next = random_tokens(batch);
+    std::vector<int32_t> next = random_ids(rng, batch, model->plan().vocab);
     std::vector<SampleRequest> samples(size_t(batch), SampleRequest{&greedy, {}});
     auto step = [&] {
       for (int64_t b = 0; b < batch; ++b) requests[size_t(b)].tokens = std::span<const int32_t>(&next[size_t(b)], 1);
@@ -188,20 +282,8 @@ int run_gpu_bench(const ModelOptions& model_options, const BenchSetup& setup) {
     for (int s = 0; s < setup.decode_steps; ++s) step();
     return double(batch * setup.decode_steps) / seconds_since(t);
   };
-  for (int64_t context : setup.decode_contexts) {
-    const double tps = time_decode(1, context);
-    rows.push_back({"decode b1 ctx " + std::to_string(context), tps, tps * active_bytes / bandwidth,
-                    "of copy bandwidth"});
-  }
-  for (int64_t batch : setup.batches) {
-    const double tps = time_decode(batch, 128);
-    const double bw_fraction = tps / double(batch) * active_bytes / bandwidth;
-    const double flop_fraction = tps * (layer_flops_per_token + head_flops) / gemm;
-    const bool compute_bound = flop_fraction > bw_fraction;
-    rows.push_back({"decode b" + std::to_string(batch) + " ctx 128", tps, compute_bound ? flop_fraction : bw_fraction,
-                    compute_bound ? "of cuBLASLt GEMM rate" : "of copy bandwidth"});
-  }
-  print_rows(rows);
+  run_measurements(*model, setup.synthetic.empty() ? model_options.dir : setup.synthetic, load_seconds, limits, setup,
+                   timers);
   return 0;
 }
 #endif
@@ -210,105 +292,29 @@ int run_bench(int argc, char** argv) {
   CLI::App app("Prefill and decode speed, as fractions of this machine's limits", "glint bench");
   ModelOptions model_options;
   add_model_options(app, model_options, false);
-  std::string synthetic;
-  int layers = 0;
-  std::vector<int64_t> prefill_lengths = {512};
-  std::vector<int64_t> decode_contexts = {128, 4096};
-  std::vector<int64_t> batches = {8, 32, 64};
-  int decode_steps = 8;
-  app.add_option("--synthetic", synthetic, "random weights at the shapes of configs/synthetic/NAME.json");
-  app.add_option("--layers", layers, "keep only the first N layers (models too large for memory)");
-  app.add_option("--prefill", prefill_lengths, "prompt lengths to time")->delimiter(',')->capture_default_str();
-  app.add_option("--context", decode_contexts, "decode contexts (batch 1)")->delimiter(',')->capture_default_str();
-  app.add_option("--batch", batches, "decode batch sizes (context 128)")->delimiter(',')->capture_default_str();
-  app.add_option("--steps", decode_steps, "decode steps per measurement")->capture_default_str();
+  BenchSetup setup;
+  setup.prefill_lengths = {512};
+  setup.decode_contexts = {128, 4096};
+  setup.batches = {8, 32, 64};
+  app.add_option("--synthetic", setup.synthetic, "random weights at the shapes of configs/synthetic/NAME.json");
+  app.add_option("--layers", setup.layers, "keep only the first N layers (models too large for memory)");
+  app.add_option("--prefill", setup.prefill_lengths, "prompt lengths to time")->delimiter(',')->capture_default_str();
+  app.add_option("--context", setup.decode_contexts, "decode contexts (batch 1)")->delimiter(',')->capture_default_str();
+  app.add_option("--batch", setup.batches, "decode batch sizes (context 128)")->delimiter(',')->capture_default_str();
+  app.add_option("--steps", setup.decode_steps, "decode steps per measurement")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  GLINT_CHECK(!synthetic.empty() || !model_options.dir.empty(), "give --model DIR or --synthetic NAME");
+  GLINT_CHECK(!setup.synthetic.empty() || !model_options.dir.empty(), "give --model DIR or --synthetic NAME");
   if (model_options.threads > 0) set_thread_count(model_options.threads);
   const DeviceSpec device = parse_device(model_options.device);
   require_device(device);
 #ifdef GLINT_HAVE_CUDA
-  // On a GPU, 2048-token prompts are timed too unless --prefill says otherwise (issue #4's figures).
-  if (device.type == Device::CUDA && app.count("--prefill") == 0) prefill_lengths = {512, 2048};
-  if (device.type == Device::CUDA)
-    return run_gpu_bench(model_options, BenchSetup{synthetic, layers, prefill_lengths, decode_contexts, batches,
-                                                   decode_steps});
+  if (device.type == Device::CUDA) {
+    // On a GPU, 2048-token prompts are timed too unless --prefill says otherwise (issue #4's figures).
+    if (app.count("--prefill") == 0) setup.prefill_lengths = {512, 2048};
+    return run_gpu_bench(model_options, setup);
+  }
 #endif
-
-  std::printf("measuring machine limits...\n");
-  const double bandwidth = measure_read_bandwidth();
-  const double gemm = std::max(measure_gemm_flops(256, 2048, 2048), measure_gemm_flops(256, 1152, 6912));
-  std::printf("machine: %d threads, read bandwidth %.1f GB/s, GEMM (F32 x BF16) %.1f GFLOP/s\n", thread_count(),
-              bandwidth / 1e9, gemm / 1e9);
-
-  auto load_start = Clock::now();
-  std::unique_ptr<Transformer> model = synthetic.empty() ? load_model_for_cli(model_options)
-                                                         : load_synthetic_model(synthetic, DType::BF16, layers);
-  const auto& plan = model->plan();
-  const double active_bytes = double(model->active_weight_bytes_per_token());
-  // 2 FLOPs per weight: a decode step multiplies by every active weight; a prefill token by every layer
-  // weight, while the LM head runs once per prompt.
-  const double weight_size = double(dtype_size(model->weights().lm_head.dtype()));
-  const double head_flops = 2.0 * double(model->weights().lm_head.nbytes()) / weight_size;
-  const double flops_per_token = 2.0 * active_bytes / weight_size;
-  const double layer_flops_per_token = flops_per_token - head_flops;
-  std::printf("model: %s, %zu layers, weights %.2f GB, read per token %.2f GB (loaded in %.1f s)\n",
-              synthetic.empty() ? model_options.dir.c_str() : synthetic.c_str(), plan.layers.size(),
-              double(model->weight_bytes()) / 1e9, active_bytes / 1e9, seconds_since(load_start));
-
-  std::vector<Row> rows;
-  std::mt19937 rng(7);
-  auto random_tokens = [&](int64_t n) {
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (auto& id : ids) id = int32_t(rng() % uint32_t(std::min(plan.vocab, 32000)));
-    return ids;
-  };
-  for (int64_t length : prefill_lengths) {
-    auto ids = random_tokens(length);
-    KVCache cache = model->new_cache(std::min<int64_t>(length, 512));
-    ForwardRequest request{ids, &cache, false};
-    auto t = Clock::now();
-    model->forward(std::span(&request, 1));
-    const double secs = seconds_since(t);
-    const double tps = double(length) / secs;
-    const double flops = layer_flops_per_token * double(length) + head_flops;
-    rows.push_back({"prefill " + std::to_string(length), tps, flops / secs / gemm, "of GEMM rate"});
-  }
-  auto time_decode = [&](int64_t batch, int64_t context) {
-    std::vector<KVCache> caches;
-    caches.reserve(size_t(batch));
-    for (int64_t b = 0; b < batch; ++b) {
-      caches.push_back(model->new_cache());
-      fill_cache(plan, caches.back(), context);
-    }
-    std::vector<int32_t> tokens = random_tokens(batch);
-    std::vector<ForwardRequest> requests;
-    for (int64_t b = 0; b < batch; ++b)
-      requests.push_back({std::span<const int32_t>(&tokens[size_t(b)], 1), &caches[size_t(b)], false});
-    model->forward(requests);  // warm-up
-    auto t = Clock::now();
-    for (int s = 0; s < decode_steps; ++s) model->forward(requests);
-    return double(batch * decode_steps) / seconds_since(t);
-  };
-  for (int64_t context : decode_contexts) {
-    const double tps = time_decode(1, context);
-    rows.push_back({"decode b1 ctx " + std::to_string(context), tps, tps * active_bytes / bandwidth,
-                    "of read bandwidth"});
-  }
-  for (int64_t batch : batches) {
-    const double tps = time_decode(batch, 128);
-    // A batched step reads the weights once for all sequences, so the bandwidth limit scales with the batch;
-    // past the point where compute dominates, GEMM rate is the limit that matters.
-    const double steps = tps / double(batch);
-    const double bw_fraction = steps * active_bytes / bandwidth;
-    const double flop_fraction = tps * flops_per_token / gemm;
-    const bool compute_bound = flop_fraction > bw_fraction;
-    rows.push_back({"decode b" + std::to_string(batch) + " ctx 128", tps,
-                    compute_bound ? flop_fraction : bw_fraction,
-                    compute_bound ? "of GEMM rate" : "of read bandwidth"});
-  }
-  print_rows(rows);
-  return 0;
+  return run_cpu_bench(model_options, setup);
 }
 
 }  // namespace
