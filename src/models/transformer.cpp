@@ -32,12 +32,10 @@ KVCache Transformer::new_cache(int64_t chunk_tokens) const {
 
 void Transformer::place_on(const DeviceSpec& device, const DevicePlacement& placement) {
   require_device(device);
-  if (device.type == Device::CPU) {
-    runner_.reset();
-  } else {
-    runner_.reset();  // frees the previous device copy first
-    runner_ = make_cuda_runner(*this, device.index, placement);
-  }
+  // Back on the CPU first: frees the previous device copy, and is where the model stays if the new runner fails.
+  runner_.reset();
+  device_ = DeviceSpec{};
+  if (device.type == Device::CUDA) runner_ = make_cuda_runner(*this, device.index, placement);
   device_ = device;
 }
 
@@ -108,13 +106,13 @@ Tensor Transformer::run_requests(std::span<ForwardRequest> requests, std::span<c
     if (ids) {
       std::vector<SampleRequest> chosen;
       for (size_t owner : row_owner) chosen.push_back(samples[owner]);
-      std::vector<int32_t> picked;
-      if (rows.empty())
-        runner_->run_pass(pass, {}, false);
-      else
-        picked = runner_->run_pass_sampled(pass, rows, chosen);
+      if (rows.empty()) {
+        run_pass(pass, rows, false);
+        continue;
+      }
+      const std::vector<int32_t> picked = runner_->run_pass_sampled(pass, rows, chosen);
       for (size_t i = 0; i < picked.size(); ++i) (*ids)[row_owner[i]] = picked[i];
-      for (size_t s = 0; s < pass.caches.size(); ++s) pass.caches[s]->advance(pass.end[s] - pass.begin[s]);
+      advance_caches(pass);
       continue;
     }
     Tensor logits = run_pass(pass, rows, false);
@@ -183,10 +181,14 @@ std::vector<float> Transformer::classify(std::span<const int32_t> tokens, int32_
   return {scores.f32(), scores.f32() + plan_.num_labels};
 }
 
+void Transformer::advance_caches(const Pass& pass) {
+  for (size_t s = 0; s < pass.caches.size(); ++s) pass.caches[s]->advance(pass.end[s] - pass.begin[s]);
+}
+
 Tensor Transformer::run_pass(Pass& pass, std::vector<int64_t>& rows, bool hidden_only) {
   if (runner_) {
     Tensor result = runner_->run_pass(pass, rows, hidden_only);
-    for (size_t s = 0; s < pass.caches.size(); ++s) pass.caches[s]->advance(pass.end[s] - pass.begin[s]);
+    advance_caches(pass);
     return result;
   }
   const int64_t n = pass.count();
@@ -194,7 +196,7 @@ Tensor Transformer::run_pass(Pass& pass, std::vector<int64_t>& rows, bool hidden
   embed(pass, h);
   run_layers(pass, h);
   finish_layers(pass, h);
-  for (size_t s = 0; s < pass.caches.size(); ++s) pass.caches[s]->advance(pass.end[s] - pass.begin[s]);
+  advance_caches(pass);
   if (rows.empty()) return {};
   Tensor selected = Tensor::empty({int64_t(rows.size()), plan_.hidden});
   for (size_t i = 0; i < rows.size(); ++i)

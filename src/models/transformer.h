@@ -121,6 +121,8 @@ class Transformer {
 
  private:
   Tensor run_pass(Pass& pass, std::vector<int64_t>& rows_out, bool hidden_only);
+  // Each cache of the pass now holds its request's tokens of this pass.
+  static void advance_caches(const Pass& pass);
   // forward() and forward_and_sample(): passes in chunks; with samples, the final pass of every request picks
   // its next token into `ids` instead of returning logits.
   Tensor run_requests(std::span<ForwardRequest> requests, std::span<const SampleRequest> samples,
