@@ -54,15 +54,8 @@ DeviceBuffer upload_rows(std::initializer_list<const Tensor*> parts, DType dtype
   return buffer;
 }
 
-DeviceBuffer upload_f32(const Tensor& t) {
-  if (!t.defined()) return {};
-  Tensor wide = t.dtype() == DType::F32 ? t : t.to_f32();
-  DeviceBuffer buffer(wide.nbytes());
-  GLINT_CUDA_CHECK(cudaMemcpy(buffer.get(), wide.raw(), wide.nbytes(), cudaMemcpyHostToDevice));
-  return buffer;
-}
-
-class CudaRunner;
+// Norm weights: float on the device; an absent tensor (a norm kind without weight) stays absent.
+DeviceBuffer upload_f32(const Tensor& t) { return t.defined() ? upload_rows({&t}, DType::F32) : DeviceBuffer(); }
 
 // Free slot indices, shared with the slots handed out so that a cache outliving its runner stays harmless.
 using SlotPool = std::shared_ptr<std::vector<int>>;
@@ -80,11 +73,10 @@ class CudaSlot final : public DeviceCacheSlot {
   size_t bytes_;
 };
 
-// One group of requests run together: token range and slot of each.
+// One group of requests run together: token range of each (its first token gives its slot and first position).
 struct Group {
   std::vector<int32_t> tokens, positions, slots;  // per token
-  std::vector<int64_t> begin, end, first_position;
-  std::vector<int> request_slots;
+  std::vector<int64_t> begin, end;
   std::vector<int32_t> rows;  // selected token rows
   bool decode() const { return !begin.empty() && int64_t(tokens.size()) == int64_t(begin.size()); }
 };
@@ -409,8 +401,6 @@ void CudaRunner::for_each_group(const Pass& pass, std::span<const int64_t> rows,
     const int64_t offset = int64_t(group.tokens.size());
     group.begin.push_back(offset);
     group.end.push_back(offset + (e - b));
-    group.first_position.push_back(pass.positions[size_t(b)]);
-    group.request_slots.push_back(slot->index());
     for (int64_t t = b; t < e; ++t) {
       const int32_t token = pass.tokens[size_t(t)];
       GLINT_CHECK(token >= 0 && token < plan_.vocab, "token id ", token, " is outside the vocabulary (", plan_.vocab,
@@ -514,8 +504,8 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
     } else {
       for (size_t r = 0; r < group.begin.size(); ++r) {
         const int64_t b = group.begin[r], t = group.end[r] - b;
-        kc::attention_prefill(shape, q_.as<char>() + size_t(b * q_width) * e, t, group.first_position[r], view,
-                              group.request_slots[r], attended_.as<char>() + size_t(b * q_width) * e, stream);
+        kc::attention_prefill(shape, q_.as<char>() + size_t(b * q_width) * e, t, group.positions[size_t(b)], view,
+                              group.slots[size_t(b)], attended_.as<char>() + size_t(b * q_width) * e, stream);
       }
     }
     profile_.mark(stream, group.decode() ? "attention decode" : "attention prefill");
