@@ -17,9 +17,10 @@ __global__ void gated_kernel(const float* gate_up, int64_t rows, int64_t width, 
   }
 }
 
+// IEEE division (as the CPU's x / cap), so that the device sampler sees the CPU's processed logits bit for bit.
 __global__ void softcap_kernel(float* x, int64_t n, float cap) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    x[i] = cap * tanhf(x[i] / cap);
+    x[i] = cap * tanhf(__fdiv_rn(x[i], cap));
 }
 
 unsigned grid_for(int64_t n) { return unsigned(std::min<int64_t>((n + 255) / 256, 65536)); }

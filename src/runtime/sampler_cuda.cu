@@ -13,6 +13,7 @@
 #include <cub/device/device_segmented_radix_sort.cuh>
 
 #include "core/error.h"
+#include "ops/cuda_ops.h"
 
 namespace glint::cuda {
 namespace {
@@ -46,11 +47,6 @@ size_t uploads_bytes(int max_rows) { return params_bytes(max_rows) + 2 * size_t(
 __global__ void fill_row_ids_kernel(int32_t* ids, int64_t n, int vocab) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     ids[i] = int32_t(i % vocab);
-}
-
-__global__ void softcap_kernel(float* logits, int64_t n, float cap) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    logits[i] = cap * tanhf(__fdiv_rn(logits[i], cap));
 }
 
 // Block per row; the ids of a row are distinct, so no two threads touch the same logit.
@@ -311,9 +307,7 @@ void DeviceSampler::sample(float* logits, std::span<const RowSampling> rows, flo
   const int64_t cells = int64_t(n_rows) * vocab_;
 
   if (softcap > 0) {
-    softcap_kernel<<<grid_stride_blocks(cells, kElementwiseThreads), kElementwiseThreads, 0, stream>>>(logits, cells,
-                                                                                                      softcap);
-    GLINT_CUDA_LAUNCHED();
+    ops::cuda::softcap(logits, cells, softcap, stream);
   }
   if (!host_penalty_ids_.empty()) {
     // At most vocab distinct ids per row, so they fit in sorted_ids_, which the sort overwrites only afterwards.
