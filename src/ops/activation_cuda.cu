@@ -13,7 +13,7 @@ __global__ void gated_kernel(const float* gate_up, int64_t rows, int64_t width, 
   for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n; idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = idx / width, i = idx % width;
     const float g = gate_up[r * 2 * width + i], u = gate_up[r * 2 * width + width + i];
-    out[idx] = from_float<T>((act == Activation::GeluTanh ? gelu_tanh(g) : silu(g)) * u);
+    out[idx] = from_float<T>(gated(act, g, u));
   }
 }
 

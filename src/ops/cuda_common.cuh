@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "ops/activation.h"
+
 namespace glint::ops::cuda {
 
 using bf16 = __nv_bfloat16;
@@ -48,6 +50,10 @@ __device__ __forceinline__ float gelu_tanh(float x) {
   return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
 }
 __device__ __forceinline__ float silu(float x) { return x / (1.0f + expf(-x)); }
+// One element of a gated MLP: act(gate) · up.
+__device__ __forceinline__ float gated(Activation act, float gate, float up) {
+  return (act == Activation::GeluTanh ? gelu_tanh(gate) : silu(gate)) * up;
+}
 
 inline unsigned blocks_for(int64_t n, int per_block) { return unsigned((n + per_block - 1) / per_block); }
 

@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     if constexpr (kGated) {
       const float u = warp_sum(acc1[r]);
       if (lane == 0)
-        gated_out[r * features + feature] = from_float<T>((act == Activation::GeluTanh ? gelu_tanh(g) : silu(g)) * u);
+        gated_out[r * features + feature] = from_float<T>(gated(act, g, u));
     } else {
       if (lane == 0) y[r * features + feature] = g;
     }
