@@ -21,9 +21,6 @@
 namespace glint::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
 // Read bandwidth: sum a buffer much larger than the caches, on all threads; best of several runs.
 double measure_read_bandwidth() {
   const size_t n = size_t(1) << 28;  // 1 GiB of floats

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "io/tokenizer.h"
@@ -24,8 +25,6 @@
 namespace glint::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 // CPU time of all threads of this process: with the wall time it shows how many cores a run really had (the
 // machine may be shared).
 double process_cpu_seconds() {

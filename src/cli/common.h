@@ -1,6 +1,7 @@
 // Options and helpers shared by the subcommands.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,11 @@ void add_sampling_options(CLI::App& app, SamplingOptions& options);
 std::unique_ptr<Transformer> load_model_for_cli(const ModelOptions& options, DevicePlacement placement = {});
 // Places an already loaded model on --device (the CPU needs nothing); prints where with --verbose.
 void place_model(Transformer& model, const ModelOptions& options, const DevicePlacement& placement);
+// Wall-clock timing for the benchmark commands.
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 // "1,2,3" or "1 2 3" → ids; errors name the bad entry.
 std::vector<int32_t> parse_ids(const std::string& text);
 bool stderr_is_terminal();
