@@ -70,6 +70,44 @@ struct FirstMaximum {
   }
 };
 
+// Greedy rows in two steps, so a 262k-entry row is read by many multiprocessors rather than one: each of
+// kArgmaxChunks blocks per row leaves its chunk's first maximum in `scratch` (value, index bits), then one block
+// per row picks the first maximum of those. Per-thread seeding and ties follow argmax_kernel exactly.
+constexpr int kArgmaxChunks = 64;
+constexpr int kArgmaxChunkThreads = 256;
+
+__global__ void __launch_bounds__(kArgmaxChunkThreads)
+    argmax_chunk_kernel(const float* logits, int vocab, const RowParams* params, float* scratch) {
+  const int r = blockIdx.y;
+  if (!params[r].greedy) return;
+  const int per_chunk = (vocab + kArgmaxChunks - 1) / kArgmaxChunks;
+  const int begin = int(blockIdx.x) * per_chunk;
+  const int end = begin + per_chunk < vocab ? begin + per_chunk : vocab;
+  const float* row = logits + int64_t(r) * vocab;
+  Candidate best{-INFINITY, INT_MAX};
+  for (int i = begin + int(threadIdx.x); i < end; i += blockDim.x)
+    if (best.index == INT_MAX || row[i] > best.value) best = Candidate{row[i], i};
+  using BlockReduce = cub::BlockReduce<Candidate, kArgmaxChunkThreads>;
+  __shared__ typename BlockReduce::TempStorage storage;
+  const Candidate winner = BlockReduce(storage).Reduce(best, FirstMaximum());
+  if (threadIdx.x == 0) {
+    scratch[int64_t(r) * vocab + 2 * blockIdx.x] = winner.value;
+    scratch[int64_t(r) * vocab + 2 * blockIdx.x + 1] = __int_as_float(winner.index);
+  }
+}
+
+__global__ void __launch_bounds__(kArgmaxChunks)
+    argmax_final_kernel(const float* scratch, int vocab, const RowParams* params, int32_t* out_ids) {
+  const int r = blockIdx.x;
+  if (!params[r].greedy) return;
+  const float* chunks = scratch + int64_t(r) * vocab;
+  const Candidate mine{chunks[2 * threadIdx.x], __float_as_int(chunks[2 * threadIdx.x + 1])};
+  using BlockReduce = cub::BlockReduce<Candidate, kArgmaxChunks>;
+  __shared__ typename BlockReduce::TempStorage storage;
+  const Candidate winner = BlockReduce(storage).Reduce(mine, FirstMaximum());
+  if (threadIdx.x == 0) out_ids[r] = winner.index;
+}
+
 __global__ void __launch_bounds__(kArgmaxThreads)
     argmax_kernel(const float* logits, int vocab, const RowParams* params, int32_t* out_ids) {
   if (!params[blockIdx.x].greedy) return;
@@ -318,7 +356,15 @@ void DeviceSampler::sample(float* logits, std::span<const RowSampling> rows, flo
     GLINT_CUDA_LAUNCHED();
   }
   int32_t* device_out = out_ids_.as<int32_t>();
-  if (any_greedy) {
+  if (any_greedy && vocab_ >= 2 * kArgmaxChunks) {
+    // Scratch: a greedy row's own stretch of the sort buffer, which only sampled rows use.
+    argmax_chunk_kernel<<<dim3(kArgmaxChunks, unsigned(n_rows)), kArgmaxChunkThreads, 0, stream>>>(
+        logits, vocab_, device_params, sorted_logits_.as<float>());
+    GLINT_CUDA_LAUNCHED();
+    argmax_final_kernel<<<n_rows, kArgmaxChunks, 0, stream>>>(sorted_logits_.as<float>(), vocab_, device_params,
+                                                              device_out);
+    GLINT_CUDA_LAUNCHED();
+  } else if (any_greedy) {
     argmax_kernel<<<n_rows, kArgmaxThreads, 0, stream>>>(logits, vocab_, device_params, device_out);
     GLINT_CUDA_LAUNCHED();
   }
