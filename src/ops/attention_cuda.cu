@@ -188,6 +188,8 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
   float* p_s = q_s + group * d;                   // [group][kSplitKeys]: scores, then weights
   float* part_s = p_s + group * kSplitKeys;       // [kDecodeThreads][kElems]: per-thread sums of phase 3
 
+  let_successor_start();
+  wait_for_predecessor();
   const int split = blockIdx.x, kv_head = blockIdx.y, b = blockIdx.z;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int64_t pos = a.positions[b], slot = a.slots[b];
@@ -334,6 +336,8 @@ __global__ void __launch_bounds__(kCombineThreads) decode_combine_kernel(const f
                                                                        int n_heads, int head_dim, T* out) {
   extern __shared__ float split_weight[];  // [splits]
   __shared__ float inv_total;
+  let_successor_start();
+  wait_for_predecessor();
   const int head = blockIdx.x, b = blockIdx.y;
   const int64_t base = (int64_t(b) * n_heads + head) * splits;
   if (threadIdx.x < 32) {
@@ -369,19 +373,14 @@ template <typename T>
 void launch_decode(const DecodeArgs& a, int batch, void* out, cudaStream_t stream) {
   const size_t smem = decode_smem_bytes(a.group, a.head_dim, 16 / sizeof(T));
   const dim3 grid(unsigned(a.splits), unsigned(a.n_kv_heads), unsigned(batch));
-  if (a.group == 1)
-    decode_split_kernel<T, 1><<<grid, kDecodeThreads, smem, stream>>>(a);
-  else if (a.group == 2)
-    decode_split_kernel<T, 2><<<grid, kDecodeThreads, smem, stream>>>(a);
-  else if (a.group <= 4)
-    decode_split_kernel<T, 4><<<grid, kDecodeThreads, smem, stream>>>(a);
-  else
-    decode_split_kernel<T, 8><<<grid, kDecodeThreads, smem, stream>>>(a);
-  GLINT_CUDA_LAUNCHED();
-  decode_combine_kernel<T><<<dim3(unsigned(a.n_heads), unsigned(batch)), kCombineThreads,
-                             combine_smem_bytes(a.splits), stream>>>(a.partial_out, a.partial_ml, a.splits,
-                                                                         a.n_heads, a.head_dim, static_cast<T*>(out));
-  GLINT_CUDA_LAUNCHED();
+  auto* split_kernel = a.group == 1   ? decode_split_kernel<T, 1>
+                      : a.group == 2 ? decode_split_kernel<T, 2>
+                      : a.group <= 4 ? decode_split_kernel<T, 4>
+                                     : decode_split_kernel<T, 8>;
+  launch_chained(split_kernel, grid, kDecodeThreads, smem, stream, a);
+  launch_chained(decode_combine_kernel<T>, dim3(unsigned(a.n_heads), unsigned(batch)), kCombineThreads,
+                 combine_smem_bytes(a.splits), stream, a.partial_out, a.partial_ml, a.splits, a.n_heads, a.head_dim,
+                 static_cast<T*>(out));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -4,7 +4,11 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
 
+#include "core/cuda_runtime.h"
 #include "ops/activation.h"
 
 namespace glint::ops::cuda {
@@ -56,5 +60,54 @@ __device__ __forceinline__ float gated(Activation act, float gate, float up) {
 }
 
 inline unsigned blocks_for(int64_t n, int per_block) { return unsigned((n + per_block - 1) / per_block); }
+
+// Programmatic dependent launch (Hopper). A kernel started by launch_chained may begin while the kernel before it
+// on the stream is still running: it lets its own successor start at once (let_successor_start), may fetch what
+// no kernel writes (weights), and must call wait_for_predecessor before it reads or writes any activation, cache
+// or workspace. The wait returns once the predecessor has finished and its writes are visible, and the predecessor
+// itself waited for its own, so ordering stays transitive. Launched the ordinary way, both calls are no-ops.
+__device__ __forceinline__ void wait_for_predecessor() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void let_successor_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Starts fetching `bytes` (a multiple of 16, 16-byte aligned) into L2 without waiting for them.
+__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+#endif
+}
+
+// GLINT_CUDA_PDL=0 launches every kernel the ordinary way (for comparisons and bisecting).
+inline bool chained_launches_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("GLINT_CUDA_PDL");
+    return value == nullptr || std::strcmp(value, "0") != 0;
+  }();
+  return enabled;
+}
+
+// Launches `kernel` so that it may overlap the end of the previous kernel on `stream` (see wait_for_predecessor).
+template <typename... Params, typename... Args>
+void launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
+                    Args&&... args) {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = chained_launches_enabled() ? 1 : 0;
+  GLINT_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
 
 }  // namespace glint::ops::cuda

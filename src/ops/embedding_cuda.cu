@@ -7,12 +7,16 @@ namespace {
 
 template <typename T>
 __global__ void embedding_kernel(const T* table, const int32_t* tokens, int64_t d, float scale, float* out) {
+  let_successor_start();
+  wait_for_predecessor();
   const int64_t t = blockIdx.x;
   const T* row = table + int64_t(tokens[t]) * d;
   for (int64_t i = threadIdx.x; i < d; i += blockDim.x) out[t * d + i] = to_float(row[i]) * scale;
 }
 
 __global__ void gather_rows_kernel(const float* x, const int32_t* rows, int64_t d, float* out) {
+  let_successor_start();
+  wait_for_predecessor();
   const int64_t r = blockIdx.x;
   const float* src = x + int64_t(rows[r]) * d;
   for (int64_t i = threadIdx.x; i < d; i += blockDim.x) out[r * d + i] = src[i];
@@ -24,9 +28,11 @@ void embedding(const void* table, DType dtype, const int32_t* tokens, int64_t co
                float* out, cudaStream_t stream) {
   if (count == 0) return;
   if (dtype == DType::BF16)
-    embedding_kernel<<<unsigned(count), 256, 0, stream>>>(static_cast<const bf16*>(table), tokens, d, scale, out);
+    launch_chained(embedding_kernel<bf16>, unsigned(count), 256, 0, stream, static_cast<const bf16*>(table), tokens, d, scale,
+                   out);
   else if (dtype == DType::F32)
-    embedding_kernel<<<unsigned(count), 256, 0, stream>>>(static_cast<const float*>(table), tokens, d, scale, out);
+    launch_chained(embedding_kernel<float>, unsigned(count), 256, 0, stream, static_cast<const float*>(table), tokens, d, scale,
+                   out);
   else
     fail("CUDA embedding: unsupported table dtype ", dtype_name(dtype));
   GLINT_CUDA_LAUNCHED();
@@ -34,7 +40,7 @@ void embedding(const void* table, DType dtype, const int32_t* tokens, int64_t co
 
 void gather_rows(const float* x, const int32_t* rows, int64_t count, int64_t d, float* out, cudaStream_t stream) {
   if (count == 0) return;
-  gather_rows_kernel<<<unsigned(count), 256, 0, stream>>>(x, rows, d, out);
+  launch_chained(gather_rows_kernel, unsigned(count), 256, 0, stream, x, rows, d, out);
   GLINT_CUDA_LAUNCHED();
 }
 

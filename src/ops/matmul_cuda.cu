@@ -7,6 +7,9 @@ namespace glint::ops::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
+// L2 prefetch per warp and matrix row, in 16-byte chunks: enough to cover the wait for the previous kernel without
+// flooding L2 when most of the grid is resident at once.
+constexpr int64_t kMaxPrefetchChunks = 256;
 
 // Weights are read once per call: keep them out of L1.
 __device__ __forceinline__ uint4 load_streaming(const void* p) {
@@ -36,75 +39,124 @@ __device__ __forceinline__ float dot16(uint4 a, uint4 b, float) {
   return x[0] * y[0] + x[1] * y[1] + x[2] * y[2] + x[3] * y[3];
 }
 
-// One warp per output feature (per gate/up pair when kGated). Each lane walks the row in 16-byte pieces, four pieces
-// per iteration so that loads overlap; the R input rows share every weight load.
-template <typename T, int R, bool kGated>
+// GEMV for decode: `kSplit` warps per output feature (per gate/up pair when kGated), each over its own range of the
+// row in 16-byte chunks, so that narrow matrices still spread over every SM; their sums meet in shared memory and
+// are added in a fixed order. The R input rows share every weight load. Weights are constant, so a block asks L2
+// for its slice and loads its first chunks before it waits for the kernel that produced x.
+template <typename T, int R, bool kGated, int kSplit>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, int64_t features, int64_t in, float* __restrict__ y,
                 T* __restrict__ gated_out, Activation act) {
   constexpr int kVec = 16 / sizeof(T);
-  const int lane = threadIdx.x & 31;
-  const int64_t feature = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  if (feature >= features) return;
-  const T* w0 = w + feature * in;
-  const T* w1 = kGated ? w + (feature + features) * in : nullptr;
+  constexpr int kUnroll = kGated ? 4 : 8;  // 16-byte weight loads in flight per lane
+  constexpr int kOutputs = kGated ? 2 : 1;
+  constexpr int kFeaturesPerBlock = kWarpsPerBlock / kSplit;
+  __shared__ float partial[kSplit > 1 ? kWarpsPerBlock * R * kOutputs : 1];
+  let_successor_start();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int part = warp % kSplit;
+  const int64_t feature = int64_t(blockIdx.x) * kFeaturesPerBlock + warp / kSplit;
+  const bool valid = feature < features;  // no early return: the split sums meet at a barrier
+  const int64_t chunks = in / kVec;
+  const int64_t begin = chunks * part / kSplit, end = chunks * (part + 1) / kSplit;
+  const uint4* w0 = reinterpret_cast<const uint4*>(w + (valid ? feature : 0) * in);
+  const uint4* w1 = kGated ? reinterpret_cast<const uint4*>(w + ((valid ? feature : 0) + features) * in) : nullptr;
+  const uint4* xv = reinterpret_cast<const uint4*>(x);
+  if (valid && lane == 0 && end > begin) {
+    const uint32_t bytes = uint32_t((end - begin < kMaxPrefetchChunks ? end - begin : kMaxPrefetchChunks) * 16);
+    prefetch_l2(w0 + begin, bytes);
+    if constexpr (kGated) prefetch_l2(w1 + begin, bytes);
+  }
+
   float acc0[R], acc1[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = 0.0f;
-  const int64_t step = 32 * kVec;
-  int64_t k = int64_t(lane) * kVec;
-  for (; k + 3 * step < in; k += 4 * step) {
-    uint4 a[4], b[4];
+  uint4 a[kUnroll], b[kUnroll];
+  auto load = [&](int64_t c) {
 #pragma unroll
-    for (int u = 0; u < 4; ++u) a[u] = load_streaming(w0 + k + u * step);
-    if constexpr (kGated) {
-#pragma unroll
-      for (int u = 0; u < 4; ++u) b[u] = load_streaming(w1 + k + u * step);
-    }
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-#pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        const uint4 xu = *reinterpret_cast<const uint4*>(x + r * in + k + u * step);
-        acc0[r] += dot16(a[u], xu, T{});
-        if constexpr (kGated) acc1[r] += dot16(b[u], xu, T{});
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t cu = c + u * 32;
+      if (valid && cu < end) {
+        a[u] = load_streaming(w0 + cu);
+        if constexpr (kGated) b[u] = load_streaming(w1 + cu);
       }
     }
-  }
-  for (; k < in; k += step) {
-    const uint4 a0 = load_streaming(w0 + k);
-    uint4 b0{};
-    if constexpr (kGated) b0 = load_streaming(w1 + k);
+  };
+  int64_t c = begin + lane;
+  load(c);
+  wait_for_predecessor();
+  if (valid) {
+    while (c < end) {
 #pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const uint4 x0 = *reinterpret_cast<const uint4*>(x + r * in + k);
-      acc0[r] += dot16(a0, x0, T{});
-      if constexpr (kGated) acc1[r] += dot16(b0, x0, T{});
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t cu = c + u * 32;
+        if (cu < end) {
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            const uint4 xu = xv[r * chunks + cu];
+            acc0[r] += dot16(a[u], xu, T{});
+            if constexpr (kGated) acc1[r] += dot16(b[u], xu, T{});
+          }
+        }
+      }
+      c += kUnroll * 32;
+      load(c);
     }
   }
 #pragma unroll
   for (int r = 0; r < R; ++r) {
-    const float g = warp_sum(acc0[r]);
-    if constexpr (kGated) {
-      const float u = warp_sum(acc1[r]);
-      if (lane == 0)
-        gated_out[r * features + feature] = from_float<T>(gated(act, g, u));
-    } else {
-      if (lane == 0) y[r * features + feature] = g;
+    acc0[r] = warp_sum(acc0[r]);
+    if constexpr (kGated) acc1[r] = warp_sum(acc1[r]);
+  }
+  auto store = [&](int r, float g, float u) {
+    if constexpr (kGated)
+      gated_out[r * features + feature] = from_float<T>(gated(act, g, u));
+    else
+      y[r * features + feature] = g;
+  };
+  if constexpr (kSplit == 1) {
+    if (valid && lane == 0) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) store(r, acc0[r], acc1[r]);
+    }
+  } else {
+    if (lane == 0) {
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        partial[(warp * R + r) * kOutputs] = acc0[r];
+        if constexpr (kGated) partial[(warp * R + r) * kOutputs + 1] = acc1[r];
+      }
+    }
+    __syncthreads();
+    if (valid && part == 0 && lane < R) {
+      float g = 0.0f, u = 0.0f;
+#pragma unroll
+      for (int p = 0; p < kSplit; ++p) {
+        g += partial[((warp + p) * R + lane) * kOutputs];
+        if constexpr (kGated) u += partial[((warp + p) * R + lane) * kOutputs + 1];
+      }
+      store(lane, g, u);
     }
   }
 }
 
-template <typename T, bool kGated>
-void launch_gemv(const void* x, int64_t rows, const void* w, int64_t features, int64_t in, float* y, void* gated_out,
-                 Activation act, cudaStream_t stream) {
-  const unsigned blocks = blocks_for(features, kWarpsPerBlock);
-  const T* xt = static_cast<const T*>(x);
-  const T* wt = static_cast<const T*>(w);
-  T* go = static_cast<T*>(gated_out);
+// Warps per output feature: the fewest that still give every SM several blocks, as long as each warp keeps at
+// least one chunk per lane.
+int gemv_split(int64_t features, int64_t chunks, int sm_count) {
+  int split = 1;
+  while (split < kWarpsPerBlock && int64_t(blocks_for(features, kWarpsPerBlock / split)) < 4 * int64_t(sm_count) &&
+         chunks / (2 * split) >= 32)
+    split *= 2;
+  return split;
+}
+
+template <typename T, bool kGated, int kSplit>
+void launch_gemv_split(const T* x, int64_t rows, const T* w, int64_t features, int64_t in, float* y, T* gated_out,
+                       Activation act, cudaStream_t stream) {
+  const dim3 grid(blocks_for(features, kWarpsPerBlock / kSplit)), block(kWarpsPerBlock * 32);
   switch (rows) {
 #define GLINT_GEMV_CASE(R) \
-  case R: gemv_kernel<T, R, kGated><<<blocks, kWarpsPerBlock * 32, 0, stream>>>(xt, wt, features, in, y, go, act); break;
+  case R: launch_chained(gemv_kernel<T, R, kGated, kSplit>, grid, block, 0, stream, x, w, features, in, y, gated_out, act); break;
     GLINT_GEMV_CASE(1)
     GLINT_GEMV_CASE(2)
     GLINT_GEMV_CASE(3)
@@ -116,7 +168,21 @@ void launch_gemv(const void* x, int64_t rows, const void* w, int64_t features, i
 #undef GLINT_GEMV_CASE
     default: fail("GEMV: ", rows, " rows (at most ", kMaxGemvRows, ")");
   }
-  GLINT_CUDA_LAUNCHED();
+}
+
+template <typename T, bool kGated>
+void launch_gemv(const void* x, int64_t rows, const void* w, int64_t features, int64_t in, float* y, void* gated_out,
+                 Activation act, int split, cudaStream_t stream) {
+  const T* xt = static_cast<const T*>(x);
+  const T* wt = static_cast<const T*>(w);
+  T* go = static_cast<T*>(gated_out);
+  switch (split) {
+    case 1: launch_gemv_split<T, kGated, 1>(xt, rows, wt, features, in, y, go, act, stream); break;
+    case 2: launch_gemv_split<T, kGated, 2>(xt, rows, wt, features, in, y, go, act, stream); break;
+    case 4: launch_gemv_split<T, kGated, 4>(xt, rows, wt, features, in, y, go, act, stream); break;
+    case 8: launch_gemv_split<T, kGated, 8>(xt, rows, wt, features, in, y, go, act, stream); break;
+    default: fail("GEMV: split ", split, " (1, 2, 4 or 8)");
+  }
 }
 
 bool gemv_fits(int64_t rows, int64_t in, DType dtype, const void* x, const void* w) {
@@ -190,14 +256,22 @@ void Linear::run_blas(const void* x, int64_t rows, const void* w, int64_t out_fe
                                     stream));
 }
 
+int Linear::gemv_split_for(int64_t features, int64_t in_features, DType dtype) const {
+  if (gemv_split_ > 0) return gemv_split_;
+  const int64_t chunks = in_features / (dtype == DType::BF16 ? 8 : 4);
+  return gemv_split(features, chunks, context_.properties().multiProcessorCount);
+}
+
 void Linear::run(const void* x, int64_t rows, const void* w, int64_t out_features, int64_t in_features, DType dtype,
                  float* y, cudaStream_t stream) {
   if (rows == 0) return;
   if (!force_blas_ && gemv_fits(rows, in_features, dtype, x, w)) {
+    const int split = gemv_split_for(out_features, in_features, dtype);
     if (dtype == DType::BF16)
-      launch_gemv<bf16, false>(x, rows, w, out_features, in_features, y, nullptr, Activation::GeluTanh, stream);
+      launch_gemv<bf16, false>(x, rows, w, out_features, in_features, y, nullptr, Activation::GeluTanh, split, stream);
     else
-      launch_gemv<float, false>(x, rows, w, out_features, in_features, y, nullptr, Activation::GeluTanh, stream);
+      launch_gemv<float, false>(x, rows, w, out_features, in_features, y, nullptr, Activation::GeluTanh, split,
+                                stream);
     return;
   }
   run_blas(x, rows, w, out_features, in_features, dtype, y, stream);
@@ -207,10 +281,11 @@ void Linear::run_gated(const void* x, int64_t rows, const void* w, int64_t width
                        DType dtype, void* out, float* scratch, cudaStream_t stream) {
   if (rows == 0) return;
   if (!force_blas_ && gemv_fits(rows, in_features, dtype, x, w)) {
+    const int split = gemv_split_for(width, in_features, dtype);
     if (dtype == DType::BF16)
-      launch_gemv<bf16, true>(x, rows, w, width, in_features, nullptr, out, act, stream);
+      launch_gemv<bf16, true>(x, rows, w, width, in_features, nullptr, out, act, split, stream);
     else
-      launch_gemv<float, true>(x, rows, w, width, in_features, nullptr, out, act, stream);
+      launch_gemv<float, true>(x, rows, w, width, in_features, nullptr, out, act, split, stream);
     return;
   }
   run_blas(x, rows, w, 2 * width, in_features, dtype, scratch, stream);

@@ -33,14 +33,18 @@ class Linear {
 
   // Forces cuBLASLt for every size (benchmarks compare the paths).
   void set_force_blas(bool force) { force_blas_ = force; }
+  // Warps per output feature in the GEMV (1, 2, 4 or 8; 0 picks by shape and SM count). Tests cover each.
+  void set_gemv_split(int split) { gemv_split_ = split; }
 
  private:
   struct Plan;
   void run_blas(const void* x, int64_t rows, const void* w, int64_t out_features, int64_t in_features, DType dtype,
                 float* y, cudaStream_t stream);
+  int gemv_split_for(int64_t features, int64_t in_features, DType dtype) const;
   const glint::cuda::Context& context_;
   std::map<std::tuple<int64_t, int64_t, int64_t, int>, Plan*> plans_;
   bool force_blas_ = false;
+  int gemv_split_ = 0;
 };
 
 }  // namespace glint::ops::cuda

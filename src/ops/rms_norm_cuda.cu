@@ -22,6 +22,8 @@ __device__ __forceinline__ float apply_weight(float normed, const float* weight,
 template <typename T>
 __global__ void rms_norm_kernel(const float* x, int64_t d, const float* weight, NormKind kind, float eps, T* out) {
   __shared__ float scratch[32];
+  let_successor_start();
+  wait_for_predecessor();
   const float* row = x + int64_t(blockIdx.x) * d;
   T* o = out + int64_t(blockIdx.x) * d;
   float inv = 1.0f;
@@ -38,6 +40,8 @@ __global__ void residual_norm_kernel(float* h, const float* block, int64_t d, co
                                      NormKind post_kind, const float* next_weight, NormKind next_kind, float eps,
                                      T* out) {
   __shared__ float scratch[32];
+  let_successor_start();
+  wait_for_predecessor();
   float* hr = h + int64_t(blockIdx.x) * d;
   const float* br = block + int64_t(blockIdx.x) * d;
   float post_inv = 1.0f;
@@ -67,9 +71,10 @@ void rms_norm(const float* x, int64_t rows, int64_t d, const float* weight, Norm
   if (rows == 0) return;
   GLINT_CHECK(weight || kind == NormKind::None || kind == NormKind::RmsNoWeight, "CUDA rms_norm: missing weight");
   if (dtype == DType::BF16)
-    rms_norm_kernel<<<unsigned(rows), kThreads, 0, stream>>>(x, d, weight, kind, eps, static_cast<bf16*>(out));
+    launch_chained(rms_norm_kernel<bf16>, unsigned(rows), kThreads, 0, stream, x, d, weight, kind, eps, static_cast<bf16*>(out));
   else
-    rms_norm_kernel<<<unsigned(rows), kThreads, 0, stream>>>(x, d, weight, kind, eps, static_cast<float*>(out));
+    launch_chained(rms_norm_kernel<float>, unsigned(rows), kThreads, 0, stream, x, d, weight, kind, eps,
+                   static_cast<float*>(out));
   GLINT_CUDA_LAUNCHED();
 }
 
@@ -78,11 +83,11 @@ void residual_norm(float* h, const float* block, int64_t rows, int64_t d, const 
                    cudaStream_t stream) {
   if (rows == 0) return;
   if (dtype == DType::BF16)
-    residual_norm_kernel<<<unsigned(rows), kThreads, 0, stream>>>(h, block, d, post_weight, post_kind, next_weight,
-                                                                   next_kind, eps, static_cast<bf16*>(out));
+    launch_chained(residual_norm_kernel<bf16>, unsigned(rows), kThreads, 0, stream, h, block, d, post_weight, post_kind,
+                   next_weight, next_kind, eps, static_cast<bf16*>(out));
   else
-    residual_norm_kernel<<<unsigned(rows), kThreads, 0, stream>>>(h, block, d, post_weight, post_kind, next_weight,
-                                                                   next_kind, eps, static_cast<float*>(out));
+    launch_chained(residual_norm_kernel<float>, unsigned(rows), kThreads, 0, stream, h, block, d, post_weight, post_kind,
+                   next_weight, next_kind, eps, static_cast<float*>(out));
   GLINT_CUDA_LAUNCHED();
 }
 

@@ -15,6 +15,8 @@ __global__ void qkv_kernel(QkvLayout L, const float* qkv, const int32_t* positio
                            T* v_cache, int64_t capacity) {
   __shared__ float scratch[32];
   extern __shared__ float head[];
+  let_successor_start();
+  wait_for_predecessor();
   const int64_t t = blockIdx.x;
   const int j = int(blockIdx.y);
   const int i = int(threadIdx.x);
@@ -78,14 +80,13 @@ void qkv_rope_cache_write(const QkvLayout& layout, const float* qkv, int64_t tok
   const dim3 grid(unsigned(tokens), unsigned(write_kv ? layout.n_heads + 2 * layout.n_kv_heads : layout.n_heads));
   const size_t shared = size_t(D) * sizeof(float);
   if (dtype == DType::BF16)
-    qkv_kernel<<<grid, unsigned(D), shared, stream>>>(layout, qkv, positions, slots, q_norm_weight, k_norm_weight,
-                                                      write_kv, static_cast<bf16*>(q_out), static_cast<bf16*>(k_cache),
-                                                      static_cast<bf16*>(v_cache), capacity);
+    launch_chained(qkv_kernel<bf16>, grid, unsigned(D), shared, stream, layout, qkv, positions, slots, q_norm_weight,
+                   k_norm_weight, write_kv, static_cast<bf16*>(q_out), static_cast<bf16*>(k_cache),
+                   static_cast<bf16*>(v_cache), capacity);
   else
-    qkv_kernel<<<grid, unsigned(D), shared, stream>>>(layout, qkv, positions, slots, q_norm_weight, k_norm_weight,
-                                                      write_kv, static_cast<float*>(q_out),
-                                                      static_cast<float*>(k_cache), static_cast<float*>(v_cache),
-                                                      capacity);
+    launch_chained(qkv_kernel<float>, grid, unsigned(D), shared, stream, layout, qkv, positions, slots,
+                   q_norm_weight, k_norm_weight, write_kv, static_cast<float*>(q_out),
+                   static_cast<float*>(k_cache), static_cast<float*>(v_cache), capacity);
   GLINT_CUDA_LAUNCHED();
 }
 
