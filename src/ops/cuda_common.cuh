@@ -10,6 +10,7 @@
 
 #include "core/cuda_runtime.h"
 #include "ops/activation.h"
+#include "ops/rms_norm.h"
 
 namespace glint::ops::cuda {
 
@@ -47,6 +48,18 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   __syncthreads();
   v = lane < warps ? scratch[lane] : 0.0f;
   return warp_sum(v);
+}
+
+// RMS norm pieces shared by the norm kernels and the GEMV prologue, so both round alike.
+__device__ __forceinline__ float norm_factor(float sum_squares, int64_t d, float eps) {
+  return rsqrtf(sum_squares / float(d) + eps);
+}
+__device__ __forceinline__ float apply_weight(float normed, const float* weight, int64_t i, NormKind kind) {
+  switch (kind) {
+    case NormKind::Rms: return normed * weight[i];
+    case NormKind::RmsPlusOne: return normed * (1.0f + weight[i]);
+    default: return normed;
+  }
 }
 
 __device__ __forceinline__ float gelu_tanh(float x) {

@@ -7,18 +7,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__device__ __forceinline__ float norm_factor(float sum_squares, int64_t d, float eps) {
-  return rsqrtf(sum_squares / float(d) + eps);
-}
-
-__device__ __forceinline__ float apply_weight(float normed, const float* weight, int64_t i, NormKind kind) {
-  switch (kind) {
-    case NormKind::Rms: return normed * weight[i];
-    case NormKind::RmsPlusOne: return normed * (1.0f + weight[i]);
-    default: return normed;
-  }
-}
-
 template <typename T>
 __global__ void rms_norm_kernel(const float* x, int64_t d, const float* weight, NormKind kind, float eps, T* out) {
   __shared__ float scratch[32];
