@@ -195,7 +195,7 @@ class CudaRunner final : public DeviceRunner {
   std::unique_ptr<cuda::DeviceSampler> sampler_;
   OpTimes profile_;
   bool use_graphs_ = true;
-  bool fuse_residual_ = true;  // decode: the residual steps run inside the next GEMV (GLINT_CUDA_FUSED_RESIDUAL=0: not)
+  bool fuse_residual_ = false;  // decode: the residual steps inside the next GEMV (GLINT_CUDA_FUSED_RESIDUAL=1)
   std::set<int> warmed_batches_;
   std::map<int, cudaGraphExec_t> graphs_;
 };
@@ -210,7 +210,7 @@ CudaRunner::CudaRunner(const Transformer& model, int device, const DevicePlaceme
   max_tokens_ = std::max<int64_t>(placement.max_chunk, placement.max_sequences);
   if (const char* env = std::getenv("GLINT_CUDA_GRAPHS")) use_graphs_ = std::string(env) != "0";
   if (profile_.enabled()) use_graphs_ = false;
-  if (const char* env = std::getenv("GLINT_CUDA_FUSED_RESIDUAL")) fuse_residual_ = std::string(env) != "0";
+  if (const char* env = std::getenv("GLINT_CUDA_FUSED_RESIDUAL")) fuse_residual_ = std::string(env) == "1";
   upload_weights();
   allocate_work_buffers();
   for (int s = placement.max_sequences - 1; s >= 0; --s) free_slots_->push_back(s);

@@ -54,12 +54,18 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
 __device__ __forceinline__ float norm_factor(float sum_squares, int64_t d, float eps) {
   return rsqrtf(sum_squares / float(d) + eps);
 }
+// Explicit roundings (no contraction into FMAs), so every kernel that applies a norm gets the same bits.
 __device__ __forceinline__ float apply_weight(float normed, const float* weight, int64_t i, NormKind kind) {
   switch (kind) {
-    case NormKind::Rms: return normed * weight[i];
-    case NormKind::RmsPlusOne: return normed * (1.0f + weight[i]);
+    case NormKind::Rms: return __fmul_rn(normed, weight[i]);
+    case NormKind::RmsPlusOne: return __fmul_rn(normed, __fadd_rn(1.0f, weight[i]));
     default: return normed;
   }
+}
+// One element of the residual step: h + post(block) with the block's norm factor post_inv.
+__device__ __forceinline__ float residual_value(float h, float block, float post_inv, const float* post_weight,
+                                                int64_t i, NormKind post_kind) {
+  return __fadd_rn(h, apply_weight(__fmul_rn(block, post_inv), post_weight, i, post_kind));
 }
 
 __device__ __forceinline__ float gelu_tanh(float x) {

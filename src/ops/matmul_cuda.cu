@@ -1,15 +1,15 @@
 #include "ops/matmul_cuda.h"
 
+#include <string>
+
 #include "ops/cuda_common.cuh"
 #include "ops/cuda_ops.h"
+#include "ops/gemv_stream_cuda.h"
 
 namespace glint::ops::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
-// L2 prefetch per warp and matrix row, in 16-byte chunks: enough to cover the wait for the previous kernel without
-// flooding L2 when most of the grid is resident at once.
-constexpr int64_t kMaxPrefetchChunks = 256;
 
 // Weights are read once per call: keep them out of L1.
 __device__ __forceinline__ uint4 load_streaming(const void* p) {
@@ -52,21 +52,21 @@ __device__ void residual_prologue(const ResidualInput& in, int64_t d, float* v_s
     float post_inv = 1.0f;
     if (br && in.post_kind != NormKind::None) {
       float ss = 0;
-      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss += br[i] * br[i];
+      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss = __fmaf_rn(br[i], br[i], ss);
       post_inv = norm_factor(block_sum(ss, scratch), d, in.eps);
     }
     float ss = 0;
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-      const float v = br ? hr[i] + apply_weight(br[i] * post_inv, in.post_weight, i, in.post_kind) : hr[i];
+      const float v = br ? residual_value(hr[i], br[i], post_inv, in.post_weight, i, in.post_kind) : hr[i];
       vr[i] = v;
-      ss += v * v;
+      ss = __fmaf_rn(v, v, ss);
       if (br && blockIdx.x == 0) in.h_out[r * d + i] = v;
     }
     float inv = 1.0f;
     if (in.norm_kind != NormKind::None) inv = norm_factor(block_sum(ss, scratch), d, in.eps);
     // Each thread reads back only the elements it wrote.
     for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
-      x_s[r * d + i] = from_float<T>(apply_weight(vr[i] * inv, in.norm_weight, i, in.norm_kind));
+      x_s[r * d + i] = from_float<T>(apply_weight(__fmul_rn(vr[i], inv), in.norm_weight, i, in.norm_kind));
   }
   __syncthreads();
 }
@@ -79,7 +79,7 @@ __device__ void residual_prologue(const ResidualInput& in, int64_t d, float* v_s
 template <typename T, int R, bool kGated, int kSplit, bool kResidual>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_kernel(const T* __restrict__ x, ResidualInput residual, const T* __restrict__ w, int64_t features,
-                int64_t in, float* __restrict__ y, T* __restrict__ gated_out, Activation act) {
+                int64_t in, float* __restrict__ y, T* __restrict__ gated_out, Activation act, int64_t prefetch_chunks) {
   constexpr int kVec = 16 / sizeof(T);
   constexpr int kUnroll = kGated ? 4 : 8;  // 16-byte weight loads in flight per lane
   constexpr int kOutputs = kGated ? 2 : 1;
@@ -95,8 +95,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   const int64_t begin = chunks * part / kSplit, end = chunks * (part + 1) / kSplit;
   const uint4* w0 = reinterpret_cast<const uint4*>(w + (valid ? feature : 0) * in);
   const uint4* w1 = kGated ? reinterpret_cast<const uint4*>(w + ((valid ? feature : 0) + features) * in) : nullptr;
-  if (valid && lane == 0 && end > begin) {
-    const uint32_t bytes = uint32_t((end - begin < kMaxPrefetchChunks ? end - begin : kMaxPrefetchChunks) * 16);
+  if (valid && lane == 0 && end > begin && prefetch_chunks > 0) {
+    const uint32_t bytes = uint32_t((end - begin < prefetch_chunks ? end - begin : prefetch_chunks) * 16);
     prefetch_l2(w0 + begin, bytes);
     if constexpr (kGated) prefetch_l2(w1 + begin, bytes);
   }
@@ -204,6 +204,7 @@ struct GemvCall {
   float* y = nullptr;
   T* gated_out = nullptr;
   Activation act = Activation::GeluTanh;
+  int64_t prefetch_chunks = 0;
 };
 
 template <typename T, bool kGated, int kSplit, bool kResidual, int R>
@@ -212,7 +213,7 @@ void launch_gemv_kernel(const GemvCall<T>& call, cudaStream_t stream) {
   const size_t smem = kResidual ? residual_smem_bytes(R, call.in, sizeof(T) == 2 ? DType::BF16 : DType::F32) : 0;
   launch_chained(gemv_kernel<T, R, kGated, kSplit, kResidual>, grid, block, smem, stream, call.x,
                  kResidual ? *call.residual : ResidualInput{}, call.w, call.features, call.in, call.y, call.gated_out,
-                 call.act);
+                 call.act, call.prefetch_chunks);
 }
 
 template <typename T, bool kGated, int kSplit, bool kResidual>
@@ -281,6 +282,11 @@ struct Linear::Plan {
   }
 };
 
+Linear::Linear(const glint::cuda::Context& context) : context_(context) {
+  const char* env = std::getenv("GLINT_CUDA_GEMV_STREAM");
+  streaming_ = env == nullptr || std::string(env) != "0";
+}
+
 Linear::~Linear() {
   for (auto& [_, plan] : plans_) delete plan;
 }
@@ -338,6 +344,10 @@ bool Linear::residual_fits(int64_t rows, int64_t in_features, DType dtype) const
 void Linear::launch(const void* x, const ResidualInput* residual, int64_t rows, const void* w, int64_t features,
                     int64_t in_features, DType dtype, float* y, void* gated_out, Activation act, bool gated,
                     cudaStream_t stream) {
+  if (streaming_ && dtype == DType::BF16 && residual == nullptr &&
+      detail::gemv_stream(x, rows, w, features, in_features, y, gated_out, act, gated,
+                          context_.properties().multiProcessorCount, stream))
+    return;
   const int split = gemv_split_for(features, in_features, dtype);
   auto run_typed = [&](auto type_tag) {
     using T = decltype(type_tag);
@@ -351,6 +361,7 @@ void Linear::launch(const void* x, const ResidualInput* residual, int64_t rows, 
     call.y = y;
     call.gated_out = static_cast<T*>(gated_out);
     call.act = act;
+    call.prefetch_chunks = gemv_prefetch_chunks_;
     if (gated)
       launch_gemv<true>(call, split, stream);
     else

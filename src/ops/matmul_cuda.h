@@ -37,7 +37,8 @@ struct ResidualInput {
 
 class Linear {
  public:
-  explicit Linear(const glint::cuda::Context& context) : context_(context) {}
+  // GLINT_CUDA_GEMV_STREAM=0 turns the bulk-copy GEMV off (comparisons).
+  explicit Linear(const glint::cuda::Context& context);
   ~Linear();
   Linear(const Linear&) = delete;
   Linear& operator=(const Linear&) = delete;
@@ -61,6 +62,11 @@ class Linear {
   void set_force_blas(bool force) { force_blas_ = force; }
   // Warps per output feature in the GEMV (1, 2, 4 or 8; 0 picks by shape and SM count). Tests cover each.
   void set_gemv_split(int split) { gemv_split_ = split; }
+  // L2 prefetch per warp and weight row before the GEMV waits for its input, in 16-byte chunks (0: none).
+  void set_gemv_prefetch(int64_t chunks) { gemv_prefetch_chunks_ = chunks; }
+  // BF16 GEMVs stream weight tiles into shared memory with the bulk-copy engine (default); false: the warp-per-row
+  // kernel with the split and prefetch above.
+  void set_gemv_streaming(bool streaming) { streaming_ = streaming; }
 
  private:
   struct Plan;
@@ -74,6 +80,8 @@ class Linear {
   std::map<std::tuple<int64_t, int64_t, int64_t, int>, Plan*> plans_;
   bool force_blas_ = false;
   int gemv_split_ = 0;
+  int64_t gemv_prefetch_chunks_ = 0;
+  bool streaming_ = true;
 };
 
 }  // namespace glint::ops::cuda

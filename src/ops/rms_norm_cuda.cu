@@ -17,10 +17,11 @@ __global__ void rms_norm_kernel(const float* x, int64_t d, const float* weight, 
   float inv = 1.0f;
   if (kind != NormKind::None) {
     float ss = 0;
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss += row[i] * row[i];
+    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss = __fmaf_rn(row[i], row[i], ss);
     inv = norm_factor(block_sum(ss, scratch), d, eps);
   }
-  for (int64_t i = threadIdx.x; i < d; i += blockDim.x) o[i] = from_float<T>(apply_weight(row[i] * inv, weight, i, kind));
+  for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
+    o[i] = from_float<T>(apply_weight(__fmul_rn(row[i], inv), weight, i, kind));
 }
 
 template <typename T>
@@ -35,21 +36,22 @@ __global__ void residual_norm_kernel(float* h, const float* block, int64_t d, co
   float post_inv = 1.0f;
   if (post_kind != NormKind::None) {
     float ss = 0;
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss += br[i] * br[i];
+    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss = __fmaf_rn(br[i], br[i], ss);
     post_inv = norm_factor(block_sum(ss, scratch), d, eps);
   }
   float ss = 0;
   for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-    const float v = hr[i] + apply_weight(br[i] * post_inv, post_weight, i, post_kind);
+    const float v = residual_value(hr[i], br[i], post_inv, post_weight, i, post_kind);
     hr[i] = v;
-    ss += v * v;
+    ss = __fmaf_rn(v, v, ss);
   }
   if (out == nullptr) return;
   float inv = 1.0f;
   if (next_kind != NormKind::None) inv = norm_factor(block_sum(ss, scratch), d, eps);
   T* o = out + int64_t(blockIdx.x) * d;
   // Each thread reads back only the elements it wrote, so no barrier is needed before this loop.
-  for (int64_t i = threadIdx.x; i < d; i += blockDim.x) o[i] = from_float<T>(apply_weight(hr[i] * inv, next_weight, i, next_kind));
+  for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
+    o[i] = from_float<T>(apply_weight(__fmul_rn(hr[i], inv), next_weight, i, next_kind));
 }
 
 }  // namespace

@@ -1,0 +1,159 @@
+// glint_cuda_bench: the decode kernels alone on the GPU, at the real Gemma 3 1B / 4B shapes, timed by CUDA-graph
+// replay so that launch costs stay out, each as bytes moved per second against the measured copy bandwidth.
+// Weights rotate over copies larger than L2 together, so every launch reads DRAM as a real decode step does.
+//   glint_cuda_bench [--stream 0|1] [--split N] [--prefetch CHUNKS] [--only "4b down"]   (defaults: the split each shape picks;
+//   no prefetch; every shape)
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/cuda_runtime.h"
+#include "core/device.h"
+#include "ops/attention_cuda.h"
+#include "ops/matmul_cuda.h"
+
+namespace {
+
+using glint::DType;
+using glint::cuda::DeviceBuffer;
+namespace kc = glint::ops::cuda;
+
+constexpr size_t kRotateBytes = size_t(256) << 20;  // well past L2 (50 MiB on an H100/H200)
+
+// Median-free and simple: the mean over `replays` replays of a graph of `launches` launches, in microseconds.
+template <typename Launch>
+double time_graph(cudaStream_t stream, int launches, int replays, Launch&& launch) {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  for (int i = 0; i < launches; ++i) launch(i);  // warm-up (and one-time setup) outside the capture
+  GLINT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  GLINT_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < launches; ++i) launch(i);
+  GLINT_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  GLINT_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  GLINT_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+  GLINT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  cudaEvent_t start, stop;
+  GLINT_CUDA_CHECK(cudaEventCreate(&start));
+  GLINT_CUDA_CHECK(cudaEventCreate(&stop));
+  GLINT_CUDA_CHECK(cudaEventRecord(start, stream));
+  for (int r = 0; r < replays; ++r) GLINT_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+  GLINT_CUDA_CHECK(cudaEventRecord(stop, stream));
+  GLINT_CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0;
+  GLINT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return 1e3 * double(ms) / double(launches * replays);
+}
+
+struct GemvShape {
+  const char* name;
+  int64_t out, in;
+  bool gated;  // out = width; the matrix holds 2·width rows
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int split = 0;
+  int64_t prefetch = 0;
+  bool streaming = true;  // --stream 0: the warp-per-row kernel (with --split / --prefetch)
+  std::string only;  // one GEMV shape by name ("4b down"), e.g. for a profiler; attention is then skipped
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--split") == 0) split = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--prefetch") == 0) prefetch = std::atoll(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+    else if (std::strcmp(argv[i], "--stream") == 0) streaming = std::atoi(argv[i + 1]) != 0;
+  }
+  if (glint::cuda_device_count() == 0) {
+    std::printf("skipped: no GPU\n");
+    return 0;
+  }
+  try {
+    glint::cuda::Context context(0);
+    cudaStream_t stream = context.stream();
+    const double bandwidth = kc::measure_copy_bandwidth(context);
+    std::printf("%s; copy bandwidth %.0f GB/s; %s\n", glint::cuda_device_description(0).c_str(), bandwidth / 1e9,
+                streaming ? "bulk-copy GEMV" : ("warp GEMV, split " + std::to_string(split) + ", prefetch " +
+                                                std::to_string(prefetch) + " chunks").c_str());
+    const GemvShape shapes[] = {
+        {"1b qkv", 1536, 1152, false},   {"1b o", 1152, 1024, false},         {"1b gate_up", 6912, 1152, true},
+        {"1b down", 1152, 6912, false},  {"1b lm_head", 262144, 1152, false}, {"4b qkv", 4096, 2560, false},
+        {"4b o", 2560, 2048, false},     {"4b gate_up", 10240, 2560, true},   {"4b down", 2560, 10240, false},
+        {"4b lm_head", 262144, 2560, false},
+    };
+    std::printf("%-12s %5s %10s %10s %8s\n", "gemv", "rows", "us", "GB/s", "of copy");
+    for (const GemvShape& s : shapes) {
+      if (!only.empty() && only != s.name) continue;
+      const int64_t rows_of_w = s.gated ? 2 * s.out : s.out;
+      const size_t bytes = size_t(rows_of_w * s.in) * 2;
+      const int copies = int(std::max<size_t>(1, (kRotateBytes + bytes - 1) / bytes));
+      std::vector<DeviceBuffer> weights;
+      for (int c = 0; c < copies; ++c) {
+        weights.emplace_back(bytes);
+        GLINT_CUDA_CHECK(cudaMemset(weights.back().get(), 0x3c, bytes));  // small finite bf16 values
+      }
+      DeviceBuffer x(size_t(8 * s.in) * 2), y(size_t(8 * rows_of_w) * 4);
+      GLINT_CUDA_CHECK(cudaMemset(x.get(), 0x3c, x.bytes()));
+      kc::Linear linear(context);
+      linear.set_gemv_split(split);
+      linear.set_gemv_prefetch(prefetch);
+      linear.set_gemv_streaming(streaming);
+      for (int64_t rows : {1, 8}) {
+        const int launches = std::max(copies, 8);
+        const double us = time_graph(stream, launches, 20, [&](int i) {
+          const void* w = weights[size_t(i % copies)].get();
+          if (s.gated)
+            linear.run_gated(x.get(), rows, w, s.out, s.in, glint::ops::Activation::GeluTanh, DType::BF16, y.get(),
+                             nullptr, stream);
+          else
+            linear.run(x.get(), rows, w, s.out, s.in, DType::BF16, y.as<float>(), stream);
+        });
+        const double gbps = double(bytes) / (us * 1e-6) / 1e9;
+        std::printf("%-12s %5lld %10.2f %10.0f %7.1f%%\n", s.name, (long long)rows, us, gbps,
+                    100.0 * gbps * 1e9 / bandwidth);
+      }
+    }
+
+    if (!only.empty()) return 0;
+    // Decode attention (Gemma 3 4B: 8 heads, 4 kv heads, head_dim 256) over a full-attention cache.
+    std::printf("%-28s %10s\n", "attention decode (4b)", "us");
+    for (int64_t capacity : {int64_t(2120), int64_t(8192)}) {
+      for (int position : {128, 4000}) {
+        if (position >= capacity) continue;
+        kc::AttentionShape shape;
+        shape.n_heads = 8;
+        shape.n_kv_heads = 4;
+        shape.head_dim = 256;
+        shape.scale = 1.0f / 16.0f;
+        shape.mask = glint::ops::MaskKind::Causal;
+        shape.dtype = DType::BF16;
+        const size_t cache_bytes = size_t(capacity) * 4 * 256 * 2;
+        DeviceBuffer k(cache_bytes), v(cache_bytes), q(8 * 256 * 2), out(8 * 256 * 2), meta(8);
+        GLINT_CUDA_CHECK(cudaMemset(k.get(), 0, cache_bytes));
+        GLINT_CUDA_CHECK(cudaMemset(v.get(), 0, cache_bytes));
+        GLINT_CUDA_CHECK(cudaMemset(q.get(), 0, q.bytes()));
+        const int32_t host_meta[2] = {0, position};
+        GLINT_CUDA_CHECK(cudaMemcpy(meta.get(), host_meta, 8, cudaMemcpyHostToDevice));
+        DeviceBuffer workspace(kc::decode_workspace_bytes(shape, 1, capacity));
+        const kc::CacheView view{k.get(), v.get(), capacity};
+        const double us = time_graph(stream, 20, 20, [&](int) {
+          kc::attention_decode(shape, q.get(), 1, meta.as<int32_t>(), meta.as<int32_t>() + 1, view, out.get(),
+                               workspace.get(), stream);
+        });
+        std::printf("capacity %5lld position %5d %10.2f\n", (long long)capacity, position, us);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "glint_cuda_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
