@@ -1,8 +1,7 @@
 // glint_cuda_bench: the decode kernels alone on the GPU, at the real Gemma 3 1B / 4B shapes, timed by CUDA-graph
 // replay so that launch costs stay out, each as bytes moved per second against the measured copy bandwidth.
 // Weights rotate over copies larger than L2 together, so every launch reads DRAM as a real decode step does.
-//   glint_cuda_bench [--stream 0|1] [--split N] [--prefetch CHUNKS] [--only "4b down"]   (defaults: the split each shape picks;
-//   no prefetch; every shape)
+//   glint_cuda_bench [--split N] [--only "4b down"]   (defaults: the split each shape picks; every shape)
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -63,14 +62,11 @@ struct GemvShape {
 
 int main(int argc, char** argv) {
   int split = 0;
-  int64_t prefetch = 0;
-  bool streaming = true;  // --stream 0: the warp-per-row kernel (with --split / --prefetch)
   std::string only;  // one GEMV shape by name ("4b down"), e.g. for a profiler; attention is then skipped
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--split") == 0) split = std::atoi(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--prefetch") == 0) prefetch = std::atoll(argv[i + 1]);
     else if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
-    else if (std::strcmp(argv[i], "--stream") == 0) streaming = std::atoi(argv[i + 1]) != 0;
+
   }
   if (glint::cuda_device_count() == 0) {
     std::printf("skipped: no GPU\n");
@@ -80,9 +76,8 @@ int main(int argc, char** argv) {
     glint::cuda::Context context(0);
     cudaStream_t stream = context.stream();
     const double bandwidth = kc::measure_copy_bandwidth(context);
-    std::printf("%s; copy bandwidth %.0f GB/s; %s\n", glint::cuda_device_description(0).c_str(), bandwidth / 1e9,
-                streaming ? "bulk-copy GEMV" : ("warp GEMV, split " + std::to_string(split) + ", prefetch " +
-                                                std::to_string(prefetch) + " chunks").c_str());
+    std::printf("%s; copy bandwidth %.0f GB/s; GEMV split %d (0: by shape)\n",
+                glint::cuda_device_description(0).c_str(), bandwidth / 1e9, split);
     const GemvShape shapes[] = {
         {"1b qkv", 1536, 1152, false},   {"1b o", 1152, 1024, false},         {"1b gate_up", 6912, 1152, true},
         {"1b down", 1152, 6912, false},  {"1b lm_head", 262144, 1152, false}, {"4b qkv", 4096, 2560, false},
@@ -104,8 +99,6 @@ int main(int argc, char** argv) {
       GLINT_CUDA_CHECK(cudaMemset(x.get(), 0x3c, x.bytes()));
       kc::Linear linear(context);
       linear.set_gemv_split(split);
-      linear.set_gemv_prefetch(prefetch);
-      linear.set_gemv_streaming(streaming);
       for (int64_t rows : {1, 8}) {
         const int launches = std::max(copies, 8);
         const double us = time_graph(stream, launches, 20, [&](int i) {

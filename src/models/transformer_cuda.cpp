@@ -185,7 +185,7 @@ class CudaRunner final : public DeviceRunner {
   SlotPool free_slots_ = std::make_shared<std::vector<int>>();
 
   // Work buffers sized for max_tokens_ tokens.
-  DeviceBuffer h_, h_alt_, x_, qkv_, q_, attended_, block_, mlp_, mlp_scratch_, selected_, normed_, hidden_out_;
+  DeviceBuffer h_, x_, qkv_, q_, attended_, block_, mlp_, mlp_scratch_, selected_, normed_, hidden_out_;
   DeviceBuffer logits_, decode_workspace_, meta_;
   int64_t logits_rows_ = 0;
   int32_t* pinned_meta_ = nullptr;
@@ -195,7 +195,6 @@ class CudaRunner final : public DeviceRunner {
   std::unique_ptr<cuda::DeviceSampler> sampler_;
   OpTimes profile_;
   bool use_graphs_ = true;
-  bool fuse_residual_ = false;  // decode: the residual steps inside the next GEMV (GLINT_CUDA_FUSED_RESIDUAL=1)
   std::set<int> warmed_batches_;
   std::map<int, cudaGraphExec_t> graphs_;
 };
@@ -210,7 +209,6 @@ CudaRunner::CudaRunner(const Transformer& model, int device, const DevicePlaceme
   max_tokens_ = std::max<int64_t>(placement.max_chunk, placement.max_sequences);
   if (const char* env = std::getenv("GLINT_CUDA_GRAPHS")) use_graphs_ = std::string(env) != "0";
   if (profile_.enabled()) use_graphs_ = false;
-  if (const char* env = std::getenv("GLINT_CUDA_FUSED_RESIDUAL")) fuse_residual_ = std::string(env) == "1";
   upload_weights();
   allocate_work_buffers();
   for (int s = placement.max_sequences - 1; s >= 0; --s) free_slots_->push_back(s);
@@ -347,7 +345,6 @@ void CudaRunner::allocate_work_buffers() {
   }
   const size_t n = size_t(max_tokens_), hidden = size_t(plan_.hidden), e = dtype_size(dtype_);
   h_ = DeviceBuffer(n * hidden * 4);
-  h_alt_ = DeviceBuffer(n * hidden * 4);
   block_ = DeviceBuffer(n * hidden * 4);
   x_ = DeviceBuffer(n * hidden * e);
   qkv_ = DeviceBuffer(n * size_t(qkv_width) * 4);
@@ -483,41 +480,17 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
   const int layer_count = int(plan_.layers.size());
 
   profile_.begin(stream, group.decode() ? "decode" : "prefill");
-  // Decode groups small enough run each residual step inside the GEMV that reads its result; the stream then
-  // alternates between h_ and h_alt_ (a GEMV's blocks read one while its first block writes the other).
-  const bool fuse = fuse_residual_ && group.decode() && linear_.residual_fits(count, hidden, dtype_);
-  float* h = h_.as<float>();
-  auto other = [&](const float* now) { return now == h_.as<float>() ? h_alt_.as<float>() : h_.as<float>(); };
-  kc::embedding(embed_.get(), dtype_, d_tokens_, count, hidden, plan_.embed_scale, h, stream);
-  if (!fuse)
-    kc::rms_norm(h, count, hidden, layers_[0].input_norm.as<float>(), plan_.layers[0].norm, plan_.rms_eps, x_.get(),
-                 dtype_, stream);
+  kc::embedding(embed_.get(), dtype_, d_tokens_, count, hidden, plan_.embed_scale, h_.as<float>(), stream);
+  kc::rms_norm(h_.as<float>(), count, hidden, layers_[0].input_norm.as<float>(), plan_.layers[0].norm, plan_.rms_eps,
+               x_.get(), dtype_, stream);
   profile_.mark(stream, "embedding + norm");
-  // The previous layer's FFN output still to be added (fused decode): its post-norm weight and kind.
-  const float* pending_post_weight = nullptr;
-  NormKind pending_post_kind = NormKind::None;
   for (int i = 0; i < layer_count; ++i) {
     const LayerPlan& lp = plan_.layers[size_t(i)];
     const AttentionPlan& a = lp.attention;
     DeviceLayer& d = layers_[size_t(i)];
     const int64_t q_width = int64_t(a.n_heads) * a.head_dim;
-    const NormKind sandwich = lp.sandwich_norms ? lp.norm : NormKind::None;
 
-    if (fuse) {
-      kc::ResidualInput in;
-      in.h = h;
-      in.block = i == 0 ? nullptr : block_.as<float>();
-      in.post_weight = pending_post_weight;
-      in.post_kind = pending_post_kind;
-      in.norm_weight = d.input_norm.as<float>();
-      in.norm_kind = lp.norm;
-      in.eps = plan_.rms_eps;
-      in.h_out = other(h);
-      linear_.run(in, count, d.qkv.get(), d.qkv_rows, hidden, dtype_, qkv_.as<float>(), stream);
-      if (i > 0) h = in.h_out;
-    } else {
-      linear_.run(x_.get(), count, d.qkv.get(), d.qkv_rows, hidden, dtype_, qkv_.as<float>(), stream);
-    }
+    linear_.run(x_.get(), count, d.qkv.get(), d.qkv_rows, hidden, dtype_, qkv_.as<float>(), stream);
     profile_.mark(stream, "qkv linear");
     kc::qkv_rope_cache_write(qkv_layout(i), qkv_.as<float>(), count, d_positions_, d_slots_, d.q_norm.as<float>(),
                              d.k_norm.as<float>(), true, q_.get(), d.k_cache.get(), d.v_cache.get(), d.capacity, dtype_,
@@ -538,39 +511,20 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
     profile_.mark(stream, group.decode() ? "attention decode" : "attention prefill");
     linear_.run(attended_.get(), count, d.o.get(), hidden, q_width, dtype_, block_.as<float>(), stream);
     profile_.mark(stream, "o linear");
+    const NormKind sandwich = lp.sandwich_norms ? lp.norm : NormKind::None;
+    kc::residual_norm(h_.as<float>(), block_.as<float>(), count, hidden, d.post_attention_norm.as<float>(), sandwich,
+                      d.pre_ffn_norm.as<float>(), lp.norm, plan_.rms_eps, x_.get(), dtype_, stream);
+    profile_.mark(stream, "residual + norms");
 
     const int64_t intermediate = lp.ffn.intermediate;
-    if (fuse) {
-      kc::ResidualInput in;
-      in.h = h;
-      in.block = block_.as<float>();
-      in.post_weight = d.post_attention_norm.as<float>();
-      in.post_kind = sandwich;
-      in.norm_weight = d.pre_ffn_norm.as<float>();
-      in.norm_kind = lp.norm;
-      in.eps = plan_.rms_eps;
-      in.h_out = other(h);
-      linear_.run_gated(in, count, d.gate_up.get(), intermediate, hidden, lp.ffn.activation, dtype_, mlp_.get(),
-                        stream);
-      h = in.h_out;
-    } else {
-      kc::residual_norm(h, block_.as<float>(), count, hidden, d.post_attention_norm.as<float>(), sandwich,
-                        d.pre_ffn_norm.as<float>(), lp.norm, plan_.rms_eps, x_.get(), dtype_, stream);
-      profile_.mark(stream, "residual + norms");
-      linear_.run_gated(x_.get(), count, d.gate_up.get(), intermediate, hidden, lp.ffn.activation, dtype_,
-                        mlp_.get(), mlp_scratch_.as<float>(), stream);
-    }
+    linear_.run_gated(x_.get(), count, d.gate_up.get(), intermediate, hidden, lp.ffn.activation, dtype_, mlp_.get(),
+                      mlp_scratch_.as<float>(), stream);
     profile_.mark(stream, "gate/up linear + act");
     linear_.run(mlp_.get(), count, d.down.get(), hidden, intermediate, dtype_, block_.as<float>(), stream);
     profile_.mark(stream, "down linear");
     const bool last = i + 1 == layer_count;
-    if (fuse && !last) {
-      pending_post_weight = d.post_ffn_norm.as<float>();
-      pending_post_kind = sandwich;
-      continue;
-    }
     const DeviceLayer* next = last ? nullptr : &layers_[size_t(i) + 1];
-    kc::residual_norm(h, block_.as<float>(), count, hidden, d.post_ffn_norm.as<float>(), sandwich,
+    kc::residual_norm(h_.as<float>(), block_.as<float>(), count, hidden, d.post_ffn_norm.as<float>(), sandwich,
                       next ? next->input_norm.as<float>() : nullptr,
                       next ? plan_.layers[size_t(i) + 1].norm : NormKind::None, plan_.rms_eps,
                       next ? x_.get() : nullptr, dtype_, stream);
@@ -582,7 +536,7 @@ void CudaRunner::record(const Group& group, bool hidden_only) {
     profile_.collect();
     return;
   }
-  kc::gather_rows(h, d_rows_, selected, hidden, selected_.as<float>(), stream);
+  kc::gather_rows(h_.as<float>(), d_rows_, selected, hidden, selected_.as<float>(), stream);
   if (hidden_only) {
     kc::rms_norm(selected_.as<float>(), selected, hidden, final_norm_.as<float>(), plan_.final_norm, plan_.rms_eps,
                  hidden_out_.get(), DType::F32, stream);

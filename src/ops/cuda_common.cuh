@@ -10,7 +10,6 @@
 
 #include "core/cuda_runtime.h"
 #include "ops/activation.h"
-#include "ops/rms_norm.h"
 
 namespace glint::ops::cuda {
 
@@ -50,24 +49,6 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   return warp_sum(v);
 }
 
-// RMS norm pieces shared by the norm kernels and the GEMV prologue, so both round alike.
-__device__ __forceinline__ float norm_factor(float sum_squares, int64_t d, float eps) {
-  return rsqrtf(sum_squares / float(d) + eps);
-}
-// Explicit roundings (no contraction into FMAs), so every kernel that applies a norm gets the same bits.
-__device__ __forceinline__ float apply_weight(float normed, const float* weight, int64_t i, NormKind kind) {
-  switch (kind) {
-    case NormKind::Rms: return __fmul_rn(normed, weight[i]);
-    case NormKind::RmsPlusOne: return __fmul_rn(normed, __fadd_rn(1.0f, weight[i]));
-    default: return normed;
-  }
-}
-// One element of the residual step: h + post(block) with the block's norm factor post_inv.
-__device__ __forceinline__ float residual_value(float h, float block, float post_inv, const float* post_weight,
-                                                int64_t i, NormKind post_kind) {
-  return __fadd_rn(h, apply_weight(__fmul_rn(block, post_inv), post_weight, i, post_kind));
-}
-
 __device__ __forceinline__ float gelu_tanh(float x) {
   const float k = 0.7978845608028654f;  // sqrt(2 / pi)
   return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
@@ -93,13 +74,6 @@ __device__ __forceinline__ void wait_for_predecessor() {
 __device__ __forceinline__ void let_successor_start() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-// Starts fetching `bytes` (a multiple of 16, 16-byte aligned) into L2 without waiting for them.
-__device__ __forceinline__ void prefetch_l2(const void* p, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 #endif
 }
 

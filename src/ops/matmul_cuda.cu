@@ -1,10 +1,7 @@
 #include "ops/matmul_cuda.h"
 
-#include <string>
-
 #include "ops/cuda_common.cuh"
 #include "ops/cuda_ops.h"
-#include "ops/gemv_stream_cuda.h"
 
 namespace glint::ops::cuda {
 namespace {
@@ -39,53 +36,19 @@ __device__ __forceinline__ float dot16(uint4 a, uint4 b, float) {
   return x[0] * y[0] + x[1] * y[1] + x[2] * y[2] + x[3] * y[3];
 }
 
-// The residual step in a GEMV's prologue, for R rows of width d: v = h + post(block) (block null: v = h), then
-// x = norm(v) in the GEMV's input dtype, each row summed exactly as residual_norm sums it. Block 0 stores v in
-// h_out (when block is given).
-template <typename T, int R>
-__device__ void residual_prologue(const ResidualInput& in, int64_t d, float* v_s, T* x_s) {
-  __shared__ float scratch[32];
-  for (int r = 0; r < R; ++r) {
-    const float* hr = in.h + r * d;
-    const float* br = in.block ? in.block + r * d : nullptr;
-    float* vr = v_s + r * d;
-    float post_inv = 1.0f;
-    if (br && in.post_kind != NormKind::None) {
-      float ss = 0;
-      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) ss = __fmaf_rn(br[i], br[i], ss);
-      post_inv = norm_factor(block_sum(ss, scratch), d, in.eps);
-    }
-    float ss = 0;
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-      const float v = br ? residual_value(hr[i], br[i], post_inv, in.post_weight, i, in.post_kind) : hr[i];
-      vr[i] = v;
-      ss = __fmaf_rn(v, v, ss);
-      if (br && blockIdx.x == 0) in.h_out[r * d + i] = v;
-    }
-    float inv = 1.0f;
-    if (in.norm_kind != NormKind::None) inv = norm_factor(block_sum(ss, scratch), d, in.eps);
-    // Each thread reads back only the elements it wrote.
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
-      x_s[r * d + i] = from_float<T>(apply_weight(__fmul_rn(vr[i], inv), in.norm_weight, i, in.norm_kind));
-  }
-  __syncthreads();
-}
-
 // GEMV for decode: `kSplit` warps per output feature (per gate/up pair when kGated), each over its own range of the
 // row in 16-byte chunks, so that narrow matrices still spread over every SM; their sums meet in shared memory and
-// are added in a fixed order. The R input rows share every weight load. Weights are constant, so a block asks L2
-// for its slice and loads its first chunks before it waits for the kernel that produced its input. With
-// kResidual, the input is the residual step (ResidualInput) computed by every block into shared memory.
-template <typename T, int R, bool kGated, int kSplit, bool kResidual>
+// are added in a fixed order. The R input rows share every weight load. Weights are constant, so each lane loads
+// its first chunks before the kernel waits for the one that produced x.
+template <typename T, int R, bool kGated, int kSplit>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_kernel(const T* __restrict__ x, ResidualInput residual, const T* __restrict__ w, int64_t features,
-                int64_t in, float* __restrict__ y, T* __restrict__ gated_out, Activation act, int64_t prefetch_chunks) {
+    gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, int64_t features, int64_t in, float* __restrict__ y,
+                T* __restrict__ gated_out, Activation act) {
   constexpr int kVec = 16 / sizeof(T);
   constexpr int kUnroll = kGated ? 4 : 8;  // 16-byte weight loads in flight per lane
   constexpr int kOutputs = kGated ? 2 : 1;
   constexpr int kFeaturesPerBlock = kWarpsPerBlock / kSplit;
   __shared__ float partial[kSplit > 1 ? kWarpsPerBlock * R * kOutputs : 1];
-  extern __shared__ __align__(16) unsigned char gemv_smem[];  // kResidual: float v[R][in], then T x[R][in]
   let_successor_start();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int part = warp % kSplit;
@@ -95,11 +58,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   const int64_t begin = chunks * part / kSplit, end = chunks * (part + 1) / kSplit;
   const uint4* w0 = reinterpret_cast<const uint4*>(w + (valid ? feature : 0) * in);
   const uint4* w1 = kGated ? reinterpret_cast<const uint4*>(w + ((valid ? feature : 0) + features) * in) : nullptr;
-  if (valid && lane == 0 && end > begin && prefetch_chunks > 0) {
-    const uint32_t bytes = uint32_t((end - begin < prefetch_chunks ? end - begin : prefetch_chunks) * 16);
-    prefetch_l2(w0 + begin, bytes);
-    if constexpr (kGated) prefetch_l2(w1 + begin, bytes);
-  }
 
   float acc0[R], acc1[R];
 #pragma unroll
@@ -119,11 +77,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   load(c);
   wait_for_predecessor();
   const uint4* xv = reinterpret_cast<const uint4*>(x);
-  if constexpr (kResidual) {
-    T* x_s = reinterpret_cast<T*>(gemv_smem + size_t(R) * size_t(in) * sizeof(float));
-    residual_prologue<T, R>(residual, in, reinterpret_cast<float*>(gemv_smem), x_s);
-    xv = reinterpret_cast<const uint4*>(x_s);
-  }
   if (valid) {
     while (c < end) {
 #pragma unroll
@@ -179,77 +132,64 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 }
 
-// Warps per output feature: the fewest that still give every SM several blocks, as long as each warp keeps at
-// least one chunk per lane.
+// Warps per output feature. Measured on an H200 at the Gemma 3 1B/4B decode shapes (glint_cuda_bench --split N):
+// a warp does best with about 100-160 chunks of its row (64 for narrow matrices, whose grids are small anyway),
+// so long rows split up to 8 ways; grids that already fill the GPU many times over (the LM head) never split.
 int gemv_split(int64_t features, int64_t chunks, int sm_count) {
+  if (int64_t(blocks_for(features, kWarpsPerBlock)) >= 16 * int64_t(sm_count)) return 1;
+  const int64_t min_chunks = features <= 2048 ? 64 : 100;
   int split = 1;
-  while (split < kWarpsPerBlock && int64_t(blocks_for(features, kWarpsPerBlock / split)) < 4 * int64_t(sm_count) &&
-         chunks / (2 * split) >= 32)
-    split *= 2;
+  while (split < kWarpsPerBlock && chunks / (2 * split) >= min_chunks) split *= 2;
   return split;
-}
-
-size_t residual_smem_bytes(int64_t rows, int64_t in, DType dtype) {
-  return size_t(rows) * size_t(in) * (sizeof(float) + dtype_size(dtype));
 }
 
 // The arguments of one GEMV launch.
 template <typename T>
 struct GemvCall {
   const T* x = nullptr;
-  const ResidualInput* residual = nullptr;  // instead of x
   int64_t rows = 0;
   const T* w = nullptr;
   int64_t features = 0, in = 0;
   float* y = nullptr;
   T* gated_out = nullptr;
   Activation act = Activation::GeluTanh;
-  int64_t prefetch_chunks = 0;
 };
 
-template <typename T, bool kGated, int kSplit, bool kResidual, int R>
+template <typename T, bool kGated, int kSplit, int R>
 void launch_gemv_kernel(const GemvCall<T>& call, cudaStream_t stream) {
   const dim3 grid(blocks_for(call.features, kWarpsPerBlock / kSplit)), block(kWarpsPerBlock * 32);
-  const size_t smem = kResidual ? residual_smem_bytes(R, call.in, sizeof(T) == 2 ? DType::BF16 : DType::F32) : 0;
-  launch_chained(gemv_kernel<T, R, kGated, kSplit, kResidual>, grid, block, smem, stream, call.x,
-                 kResidual ? *call.residual : ResidualInput{}, call.w, call.features, call.in, call.y, call.gated_out,
-                 call.act, call.prefetch_chunks);
+  launch_chained(gemv_kernel<T, R, kGated, kSplit>, grid, block, 0, stream, call.x, call.w, call.features, call.in,
+                 call.y, call.gated_out, call.act);
 }
 
-template <typename T, bool kGated, int kSplit, bool kResidual>
+template <typename T, bool kGated, int kSplit>
 void launch_gemv_rows(const GemvCall<T>& call, cudaStream_t stream) {
   switch (call.rows) {
-    case 1: return launch_gemv_kernel<T, kGated, kSplit, kResidual, 1>(call, stream);
-    case 2: return launch_gemv_kernel<T, kGated, kSplit, kResidual, 2>(call, stream);
-    case 3: return launch_gemv_kernel<T, kGated, kSplit, kResidual, 3>(call, stream);
-    case 4: return launch_gemv_kernel<T, kGated, kSplit, kResidual, 4>(call, stream);
-    case 5: return launch_gemv_kernel<T, kGated, kSplit, kResidual, 5>(call, stream);
-    case 6: return launch_gemv_kernel<T, kGated, kSplit, kResidual, 6>(call, stream);
-    case 7: return launch_gemv_kernel<T, kGated, kSplit, kResidual, 7>(call, stream);
-    case 8: return launch_gemv_kernel<T, kGated, kSplit, kResidual, 8>(call, stream);
+    case 1: return launch_gemv_kernel<T, kGated, kSplit, 1>(call, stream);
+    case 2: return launch_gemv_kernel<T, kGated, kSplit, 2>(call, stream);
+    case 3: return launch_gemv_kernel<T, kGated, kSplit, 3>(call, stream);
+    case 4: return launch_gemv_kernel<T, kGated, kSplit, 4>(call, stream);
+    case 5: return launch_gemv_kernel<T, kGated, kSplit, 5>(call, stream);
+    case 6: return launch_gemv_kernel<T, kGated, kSplit, 6>(call, stream);
+    case 7: return launch_gemv_kernel<T, kGated, kSplit, 7>(call, stream);
+    case 8: return launch_gemv_kernel<T, kGated, kSplit, 8>(call, stream);
   }
   fail("GEMV: ", call.rows, " rows (at most ", kMaxGemvRows, ")");
 }
 
-// F32 weights (small test models) take the plain kernel: one warp per feature, input from memory.
+// F32 weights (small test models) take one warp per feature.
 template <bool kGated>
 void launch_gemv(const GemvCall<float>& call, int, cudaStream_t stream) {
-  GLINT_CHECK(call.residual == nullptr, "GEMV: the residual prologue needs BF16 weights");
-  launch_gemv_rows<float, kGated, 1, false>(call, stream);
+  launch_gemv_rows<float, kGated, 1>(call, stream);
 }
 
 template <bool kGated>
 void launch_gemv(const GemvCall<bf16>& call, int split, cudaStream_t stream) {
-  const bool residual = call.residual != nullptr;
-  switch (split * 2 + int(residual)) {
-    case 2: return launch_gemv_rows<bf16, kGated, 1, false>(call, stream);
-    case 3: return launch_gemv_rows<bf16, kGated, 1, true>(call, stream);
-    case 4: return launch_gemv_rows<bf16, kGated, 2, false>(call, stream);
-    case 5: return launch_gemv_rows<bf16, kGated, 2, true>(call, stream);
-    case 8: return launch_gemv_rows<bf16, kGated, 4, false>(call, stream);
-    case 9: return launch_gemv_rows<bf16, kGated, 4, true>(call, stream);
-    case 16: return launch_gemv_rows<bf16, kGated, 8, false>(call, stream);
-    case 17: return launch_gemv_rows<bf16, kGated, 8, true>(call, stream);
+  switch (split) {
+    case 1: return launch_gemv_rows<bf16, kGated, 1>(call, stream);
+    case 2: return launch_gemv_rows<bf16, kGated, 2>(call, stream);
+    case 4: return launch_gemv_rows<bf16, kGated, 4>(call, stream);
+    case 8: return launch_gemv_rows<bf16, kGated, 8>(call, stream);
   }
   fail("GEMV: split ", split, " (1, 2, 4 or 8)");
 }
@@ -281,11 +221,6 @@ struct Linear::Plan {
     if (op) cublasLtMatmulDescDestroy(op);
   }
 };
-
-Linear::Linear(const glint::cuda::Context& context) : context_(context) {
-  const char* env = std::getenv("GLINT_CUDA_GEMV_STREAM");
-  streaming_ = env == nullptr || std::string(env) != "0";
-}
 
 Linear::~Linear() {
   for (auto& [_, plan] : plans_) delete plan;
@@ -336,24 +271,13 @@ int Linear::gemv_split_for(int64_t features, int64_t in_features, DType dtype) c
   return gemv_split(features, chunks, context_.properties().multiProcessorCount);
 }
 
-bool Linear::residual_fits(int64_t rows, int64_t in_features, DType dtype) const {
-  return !force_blas_ && dtype == DType::BF16 && rows >= 1 && rows <= kMaxGemvRows && in_features % 8 == 0 &&
-         residual_smem_bytes(rows, in_features, dtype) <= kMaxResidualSmemBytes;
-}
-
-void Linear::launch(const void* x, const ResidualInput* residual, int64_t rows, const void* w, int64_t features,
-                    int64_t in_features, DType dtype, float* y, void* gated_out, Activation act, bool gated,
-                    cudaStream_t stream) {
-  if (streaming_ && dtype == DType::BF16 && residual == nullptr &&
-      detail::gemv_stream(x, rows, w, features, in_features, y, gated_out, act, gated,
-                          context_.properties().multiProcessorCount, stream))
-    return;
+void Linear::launch(const void* x, int64_t rows, const void* w, int64_t features, int64_t in_features, DType dtype,
+                    float* y, void* gated_out, Activation act, bool gated, cudaStream_t stream) {
   const int split = gemv_split_for(features, in_features, dtype);
   auto run_typed = [&](auto type_tag) {
     using T = decltype(type_tag);
     GemvCall<T> call;
     call.x = static_cast<const T*>(x);
-    call.residual = residual;
     call.rows = rows;
     call.w = static_cast<const T*>(w);
     call.features = features;
@@ -361,7 +285,6 @@ void Linear::launch(const void* x, const ResidualInput* residual, int64_t rows, 
     call.y = y;
     call.gated_out = static_cast<T*>(gated_out);
     call.act = act;
-    call.prefetch_chunks = gemv_prefetch_chunks_;
     if (gated)
       launch_gemv<true>(call, split, stream);
     else
@@ -377,7 +300,7 @@ void Linear::run(const void* x, int64_t rows, const void* w, int64_t out_feature
                  float* y, cudaStream_t stream) {
   if (rows == 0) return;
   if (!force_blas_ && gemv_fits(rows, in_features, dtype, x, w)) {
-    launch(x, nullptr, rows, w, out_features, in_features, dtype, y, nullptr, Activation::GeluTanh, false, stream);
+    launch(x, rows, w, out_features, in_features, dtype, y, nullptr, Activation::GeluTanh, false, stream);
     return;
   }
   run_blas(x, rows, w, out_features, in_features, dtype, y, stream);
@@ -387,31 +310,11 @@ void Linear::run_gated(const void* x, int64_t rows, const void* w, int64_t width
                        DType dtype, void* out, float* scratch, cudaStream_t stream) {
   if (rows == 0) return;
   if (!force_blas_ && gemv_fits(rows, in_features, dtype, x, w)) {
-    launch(x, nullptr, rows, w, width, in_features, dtype, nullptr, out, act, true, stream);
+    launch(x, rows, w, width, in_features, dtype, nullptr, out, act, true, stream);
     return;
   }
   run_blas(x, rows, w, 2 * width, in_features, dtype, scratch, stream);
   gated_activation(scratch, rows, width, act, out, dtype, stream);
-}
-
-void Linear::run(const ResidualInput& x, int64_t rows, const void* w, int64_t out_features, int64_t in_features,
-                 DType dtype, float* y, cudaStream_t stream) {
-  GLINT_CHECK(residual_fits(rows, in_features, dtype) && reinterpret_cast<uintptr_t>(w) % 16 == 0,
-              "GEMV with a residual prologue: ", rows, " rows of ", in_features, " ", dtype_name(dtype),
-              " do not fit (see residual_fits)");
-  GLINT_CHECK(x.h && (!x.block || x.h_out) && x.h_out != x.h, "GEMV residual input: h, and h_out apart from h, "
-              "are needed when block is given");
-  launch(nullptr, &x, rows, w, out_features, in_features, dtype, y, nullptr, Activation::GeluTanh, false, stream);
-}
-
-void Linear::run_gated(const ResidualInput& x, int64_t rows, const void* w, int64_t width, int64_t in_features,
-                       Activation act, DType dtype, void* out, cudaStream_t stream) {
-  GLINT_CHECK(residual_fits(rows, in_features, dtype) && reinterpret_cast<uintptr_t>(w) % 16 == 0,
-              "gated GEMV with a residual prologue: ", rows, " rows of ", in_features, " ", dtype_name(dtype),
-              " do not fit (see residual_fits)");
-  GLINT_CHECK(x.h && (!x.block || x.h_out) && x.h_out != x.h, "GEMV residual input: h, and h_out apart from h, "
-              "are needed when block is given");
-  launch(nullptr, &x, rows, w, width, in_features, dtype, nullptr, out, act, true, stream);
 }
 
 }  // namespace glint::ops::cuda

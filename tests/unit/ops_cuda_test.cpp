@@ -52,7 +52,6 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
   const auto [dtype, rows] = GetParam();
   cuda::Context context(0);
   // Shapes that leave partial blocks, split ranges of unequal length and rows shorter than one chunk per lane.
-  // 9001 × 64 streams tiles of 8 rows with a partial last tile.
   for (const auto& [out, in] : {std::pair<int64_t, int64_t>{777, 1152}, {37, 4104}, {3000, 96}, {9001, 64}}) {
     auto x = random_floats(size_t(rows * in), 1), w = random_floats(size_t(out * in), 2);
     DeviceBuffer dx = upload(x, dtype), dw = upload(w, dtype);
@@ -71,13 +70,11 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
         const double g = ref[size_t(r * out + i)], u = ref[size_t(r * out + width + i)];
         gref[size_t(r * width + i)] = 0.5 * g * (1 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * u;
       }
-    for (int split : {0, 1, 2, 4, 8}) {  // 0: the bulk-copy kernel (BF16); else the warp kernel with that split
+    for (int split : {0, 1, 2, 4, 8}) {  // 0: the split the shape picks
       SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " rows " << rows << " out " << out << " in " << in
                                         << " split " << split);
       ops::cuda::Linear linear(context);
       linear.set_gemv_split(split);
-      linear.set_gemv_streaming(split == 0);
-      linear.set_gemv_prefetch(split == 4 ? 64 : 0);
       DeviceBuffer dy = nan_filled(size_t(rows * out), DType::F32);
       linear.run(dx.get(), rows, dw.get(), out, in, dtype, dy.as<float>(), context.stream());
       context.synchronize();
@@ -97,63 +94,6 @@ INSTANTIATE_TEST_SUITE_P(Shapes, LinearCuda,
                          ::testing::Combine(::testing::Values(DType::F32, DType::BF16),
                                             ::testing::Values(int64_t(1), int64_t(3), int64_t(8), int64_t(9),
                                                               int64_t(64))));
-
-// The residual step inside the GEMV gives what residual_norm followed by the plain GEMV gives, bit for bit.
-TEST(LinearCuda, ResidualPrologueEqualsSeparateNorm) {
-  GLINT_REQUIRE_GPU();
-  cuda::Context context(0);
-  const int64_t in = 1152, out = 1000;
-  auto w = random_floats(size_t(2 * out * in), 12), post = random_floats(size_t(in), 13),
-       norm = random_floats(size_t(in), 14);
-  DeviceBuffer dw = upload(w, DType::BF16), dpost = upload(post, DType::F32), dnorm = upload(norm, DType::F32);
-  for (int64_t rows : {1, 3, 7}) {  // 7 rows of 1152 are the most that fit the prologue's shared memory
-    for (bool with_block : {true, false}) {
-      SCOPED_TRACE(::testing::Message() << "rows " << rows << (with_block ? " with block" : " h only"));
-      auto h = random_floats(size_t(rows * in), 15), block = random_floats(size_t(rows * in), 16, 3.0f);
-      DeviceBuffer dh = upload(h, DType::F32), dblock = upload(block, DType::F32);
-      ops::cuda::Linear linear(context);
-      ASSERT_TRUE(linear.residual_fits(rows, in, DType::BF16)) << "rows " << rows;
-      // Separate: residual_norm (in place on a copy of h) or rms_norm, then the GEMVs on x.
-      DeviceBuffer h_sep = upload(h, DType::F32), x = nan_filled(size_t(rows * in), DType::BF16);
-      if (with_block)
-        ops::cuda::residual_norm(h_sep.as<float>(), dblock.as<float>(), rows, in, dpost.as<float>(),
-                                 ops::NormKind::RmsPlusOne, dnorm.as<float>(), ops::NormKind::RmsPlusOne, 1e-6f,
-                                 x.get(), DType::BF16, context.stream());
-      else
-        ops::cuda::rms_norm(dh.as<float>(), rows, in, dnorm.as<float>(), ops::NormKind::RmsPlusOne, 1e-6f, x.get(),
-                            DType::BF16, context.stream());
-      DeviceBuffer y_sep = nan_filled(size_t(rows * out), DType::F32), g_sep = nan_filled(size_t(rows * out), DType::BF16);
-      linear.run(x.get(), rows, dw.get(), out, in, DType::BF16, y_sep.as<float>(), context.stream());
-      linear.run_gated(x.get(), rows, dw.get(), out, in, ops::Activation::GeluTanh, DType::BF16, g_sep.get(), nullptr,
-                       context.stream());
-      // Fused.
-      ops::cuda::ResidualInput residual;
-      residual.h = dh.as<float>();
-      residual.block = with_block ? dblock.as<float>() : nullptr;
-      residual.post_weight = dpost.as<float>();
-      residual.post_kind = ops::NormKind::RmsPlusOne;
-      residual.norm_weight = dnorm.as<float>();
-      residual.norm_kind = ops::NormKind::RmsPlusOne;
-      residual.eps = 1e-6f;
-      DeviceBuffer h_out = nan_filled(size_t(rows * in), DType::F32);
-      residual.h_out = h_out.as<float>();
-      DeviceBuffer y = nan_filled(size_t(rows * out), DType::F32), g = nan_filled(size_t(rows * out), DType::BF16);
-      linear.run(residual, rows, dw.get(), out, in, DType::BF16, y.as<float>(), context.stream());
-      linear.run_gated(residual, rows, dw.get(), out, in, ops::Activation::GeluTanh, DType::BF16, g.get(),
-                       context.stream());
-      context.synchronize();
-      EXPECT_EQ(download(y, size_t(rows * out), DType::F32), download(y_sep, size_t(rows * out), DType::F32));
-      EXPECT_EQ(download(g, size_t(rows * out), DType::BF16), download(g_sep, size_t(rows * out), DType::BF16));
-      if (with_block) {
-        EXPECT_EQ(download(h_out, size_t(rows * in), DType::F32), download(h_sep, size_t(rows * in), DType::F32));
-      }
-    }
-  }
-  // More than fits in the prologue's shared memory is refused with a message, not run.
-  ops::cuda::Linear linear(context);
-  EXPECT_FALSE(linear.residual_fits(8, 8192, DType::BF16));
-  EXPECT_FALSE(linear.residual_fits(1, 1152, DType::F32));
-}
 
 TEST(NormCuda, ResidualNormMatchesCpuNorms) {
   GLINT_REQUIRE_GPU();
