@@ -155,8 +155,9 @@ void launch_simple(const SimpleArgs& a, DType dtype, cudaStream_t stream) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Flash decoding. Block (split, kv head, batch row) takes keys lowest + split·kSplitKeys … (at most kSplitKeys) of
-// its row for all `group` query heads of the kv head, so each K/V row is read once:
+// Flash decoding. Split s of a (kv head, batch row) is keys lowest + s·kSplitKeys … (at most kSplitKeys) of the
+// row; block (x, kv head, row) takes splits x, x + gridDim.x, … that hold keys, for all `group` query heads of the
+// kv head, so each K/V row is read once:
 //   1. scores: a warp per key, each lane a 16-byte chunk (two for F32 at head dim > 128), dot products with the
 //      queries (in shared memory) reduced over the warp;
 //   2. softmax of the split per head (a warp per head): max m, weights exp(s − m), sum l;
@@ -193,178 +194,179 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
 
   let_successor_start();
   wait_for_predecessor();
-  const int split = blockIdx.x, kv_head = blockIdx.y, b = blockIdx.z;
+  const int kv_head = blockIdx.y, b = blockIdx.z;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int64_t pos = a.positions[b], slot = a.slots[b];
-  const int64_t start = lowest_visible_key(a.mask, pos) + int64_t(split) * kSplitKeys;
-  const int64_t end = start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1;
+  const int64_t lowest = lowest_visible_key(a.mask, pos);
+  if (lowest + int64_t(blockIdx.x) * kSplitKeys > pos) return;  // no split of this block holds a visible key
   const int first_head = kv_head * group;
-  // Index of (b, head first_head + hh, split) in the partial arrays.
-  auto partial_index = [&](int hh) { return (int64_t(b) * a.n_heads + first_head + hh) * a.splits + split; };
-  if (start >= end) {  // the split lies past this row's visible keys: an empty partial
-    if (tid < group) {
-      a.partial_ml[2 * partial_index(tid)] = kNegInf;
-      a.partial_ml[2 * partial_index(tid) + 1] = 0.0f;
-    }
-    return;
-  }
-  const int count = int(end - start);
   const int n_chunks = d / kElems;
   const T* q = static_cast<const T*>(a.q) + (int64_t(b) * a.n_heads + first_head) * d;  // the group's heads
   const T* k = static_cast<const T*>(a.k);
   const T* v = static_cast<const T*>(a.v);
   const int64_t slot_row0 = slot * a.mask.capacity;
-  auto row_offset = [&](int j) {
-    return ((slot_row0 + (start + j) % a.mask.capacity) * a.n_kv_heads + kv_head) * int64_t(d);
-  };
 
   for (int i = tid; i < group * d; i += kDecodeThreads) q_s[i] = to_float(q[i]);
   __syncthreads();
 
-  // 1. Scores: each warp takes two keys at a time, both loaded before either is used (decode is latency-bound).
-  for (int j0 = warp; j0 < count; j0 += 2 * kWarps) {
-    const int j1 = j0 + kWarps < count ? j0 + kWarps : j0;
-    const T* keys[2] = {k + row_offset(j0), k + row_offset(j1)};
-    float kf[2][2][kElems];
-#pragma unroll
-    for (int u = 0; u < 2; ++u)
-#pragma unroll
-      for (int c2 = 0; c2 < 2; ++c2) {
-        const int c = lane + 32 * c2;
-        if (c < n_chunks) {
-          load_chunk(keys[u] + c * kElems, kf[u][c2]);
-        } else {
-#pragma unroll
-          for (int e = 0; e < kElems; ++e) kf[u][c2][e] = 0.0f;
-        }
-      }
-    for (int hh = 0; hh < group; ++hh) {
-      float dot[2] = {0.0f, 0.0f};
-#pragma unroll
+  // Block x takes splits x, x + gridDim.x, …; splits past the row's last key hold nothing and are skipped (the
+  // combine reads only the splits that hold keys).
+  for (int split = blockIdx.x; split < a.splits && lowest + int64_t(split) * kSplitKeys <= pos;
+       split += gridDim.x) {
+    const int64_t start = lowest + int64_t(split) * kSplitKeys;
+    const int64_t end = start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1;
+    // Index of (b, head first_head + hh, split) in the partial arrays.
+    auto partial_index = [&](int hh) { return (int64_t(b) * a.n_heads + first_head + hh) * a.splits + split; };
+    const int count = int(end - start);
+    auto row_offset = [&](int j) {
+      return ((slot_row0 + (start + j) % a.mask.capacity) * a.n_kv_heads + kv_head) * int64_t(d);
+    };
+
+    // 1. Scores: each warp takes two keys at a time, both loaded before either is used (decode is latency-bound).
+    for (int j0 = warp; j0 < count; j0 += 2 * kWarps) {
+      const int j1 = j0 + kWarps < count ? j0 + kWarps : j0;
+      const T* keys[2] = {k + row_offset(j0), k + row_offset(j1)};
+      float kf[2][2][kElems];
+  #pragma unroll
       for (int u = 0; u < 2; ++u)
-#pragma unroll
+  #pragma unroll
         for (int c2 = 0; c2 < 2; ++c2) {
           const int c = lane + 32 * c2;
           if (c < n_chunks) {
-#pragma unroll
-            for (int e = 0; e < kElems; ++e) dot[u] += kf[u][c2][e] * q_s[hh * d + c * kElems + e];
+            load_chunk(keys[u] + c * kElems, kf[u][c2]);
+          } else {
+  #pragma unroll
+            for (int e = 0; e < kElems; ++e) kf[u][c2][e] = 0.0f;
           }
         }
-      dot[0] = warp_sum(dot[0]);
-      dot[1] = warp_sum(dot[1]);
-      if (lane == 0) {
-        p_s[hh * kSplitKeys + j0] = score_of(dot[0], a.scale, a.softcap);
-        if (j1 != j0) p_s[hh * kSplitKeys + j1] = score_of(dot[1], a.scale, a.softcap);
-      }
-    }
-  }
-  __syncthreads();
-
-  // 2. Softmax within the split.
-  for (int hh = warp; hh < group; hh += kWarps) {
-    float* scores = p_s + hh * kSplitKeys;
-    float m = kNegInf;
-    for (int j = lane; j < count; j += 32) m = fmaxf(m, scores[j]);
-    m = warp_max(m);  // finite: count ≥ 1 and scores are finite
-    float sum = 0.0f;
-    for (int j = lane; j < count; j += 32) {
-      const float w = expf(scores[j] - m);
-      scores[j] = w;
-      sum += w;
-    }
-    sum = warp_sum(sum);
-    if (lane == 0) head_max[hh] = m, head_sum[hh] = sum;
-  }
-  __syncthreads();
-
-  // 3. Weighted sum of V.
-  const int key_groups = kDecodeThreads / n_chunks;
-  const int chunk = tid % n_chunks, key_group = tid / n_chunks;
-  const bool active = key_group < key_groups;
-  for (int h0 = 0; h0 < group; h0 += kHeads) {
-    float acc[kHeads][kElems];
-#pragma unroll
-    for (int hh = 0; hh < kHeads; ++hh)
-#pragma unroll
-      for (int e = 0; e < kElems; ++e) acc[hh][e] = 0.0f;
-    if (active) {
-      // Two value rows in flight per step; keys are added in the same order as before (j, then j + key_groups).
-      for (int j = key_group; j < count; j += 2 * key_groups) {
-        const int j1 = j + key_groups;
-        float vf[2][kElems];
-        load_chunk(v + row_offset(j) + chunk * kElems, vf[0]);
-        if (j1 < count) load_chunk(v + row_offset(j1) + chunk * kElems, vf[1]);
-#pragma unroll
-        for (int u = 0; u < 2; ++u) {
-          if (u == 1 && j1 >= count) break;
-#pragma unroll
-          for (int hh = 0; hh < kHeads; ++hh) {
-            if (h0 + hh >= group) break;
-            const float w = p_s[(h0 + hh) * kSplitKeys + (u == 0 ? j : j1)];
-#pragma unroll
-            for (int e = 0; e < kElems; ++e) acc[hh][e] += w * vf[u][e];
+      for (int hh = 0; hh < group; ++hh) {
+        float dot[2] = {0.0f, 0.0f};
+  #pragma unroll
+        for (int u = 0; u < 2; ++u)
+  #pragma unroll
+          for (int c2 = 0; c2 < 2; ++c2) {
+            const int c = lane + 32 * c2;
+            if (c < n_chunks) {
+  #pragma unroll
+              for (int e = 0; e < kElems; ++e) dot[u] += kf[u][c2][e] * q_s[hh * d + c * kElems + e];
+            }
           }
+        dot[0] = warp_sum(dot[0]);
+        dot[1] = warp_sum(dot[1]);
+        if (lane == 0) {
+          p_s[hh * kSplitKeys + j0] = score_of(dot[0], a.scale, a.softcap);
+          if (j1 != j0) p_s[hh * kSplitKeys + j1] = score_of(dot[1], a.scale, a.softcap);
         }
       }
     }
-#pragma unroll
-    for (int hh = 0; hh < kHeads; ++hh) {
-      if (h0 + hh >= group) break;  // uniform over the block, so the barriers below are safe
+    __syncthreads();
+
+    // 2. Softmax within the split.
+    for (int hh = warp; hh < group; hh += kWarps) {
+      float* scores = p_s + hh * kSplitKeys;
+      float m = kNegInf;
+      for (int j = lane; j < count; j += 32) m = fmaxf(m, scores[j]);
+      m = warp_max(m);  // finite: count ≥ 1 and scores are finite
+      float sum = 0.0f;
+      for (int j = lane; j < count; j += 32) {
+        const float w = expf(scores[j] - m);
+        scores[j] = w;
+        sum += w;
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) head_max[hh] = m, head_sum[hh] = sum;
+    }
+    __syncthreads();
+
+    // 3. Weighted sum of V.
+    const int key_groups = kDecodeThreads / n_chunks;
+    const int chunk = tid % n_chunks, key_group = tid / n_chunks;
+    const bool active = key_group < key_groups;
+    for (int h0 = 0; h0 < group; h0 += kHeads) {
+      float acc[kHeads][kElems];
+  #pragma unroll
+      for (int hh = 0; hh < kHeads; ++hh)
+  #pragma unroll
+        for (int e = 0; e < kElems; ++e) acc[hh][e] = 0.0f;
       if (active) {
-#pragma unroll
-        for (int e = 0; e < kElems; ++e) part_s[tid * kElems + e] = acc[hh][e];
+        // Two value rows in flight per step; keys are added in the same order as before (j, then j + key_groups).
+        for (int j = key_group; j < count; j += 2 * key_groups) {
+          const int j1 = j + key_groups;
+          float vf[2][kElems];
+          load_chunk(v + row_offset(j) + chunk * kElems, vf[0]);
+          if (j1 < count) load_chunk(v + row_offset(j1) + chunk * kElems, vf[1]);
+  #pragma unroll
+          for (int u = 0; u < 2; ++u) {
+            if (u == 1 && j1 >= count) break;
+  #pragma unroll
+            for (int hh = 0; hh < kHeads; ++hh) {
+              if (h0 + hh >= group) break;
+              const float w = p_s[(h0 + hh) * kSplitKeys + (u == 0 ? j : j1)];
+  #pragma unroll
+              for (int e = 0; e < kElems; ++e) acc[hh][e] += w * vf[u][e];
+            }
+          }
+        }
       }
-      __syncthreads();
-      // Element i of the row is chunk i / kElems, entry i % kElems: key group kg left it at part_s[kg·d + i].
-      float* dst = a.partial_out + partial_index(h0 + hh) * d;
-      for (int i = tid; i < d; i += kDecodeThreads) {
-        float total = 0.0f;
-        for (int kg = 0; kg < key_groups; ++kg) total += part_s[kg * d + i];
-        dst[i] = total;
+  #pragma unroll
+      for (int hh = 0; hh < kHeads; ++hh) {
+        if (h0 + hh >= group) break;  // uniform over the block, so the barriers below are safe
+        if (active) {
+  #pragma unroll
+          for (int e = 0; e < kElems; ++e) part_s[tid * kElems + e] = acc[hh][e];
+        }
+        __syncthreads();
+        // Element i of the row is chunk i / kElems, entry i % kElems: key group kg left it at part_s[kg·d + i].
+        float* dst = a.partial_out + partial_index(h0 + hh) * d;
+        for (int i = tid; i < d; i += kDecodeThreads) {
+          float total = 0.0f;
+          for (int kg = 0; kg < key_groups; ++kg) total += part_s[kg * d + i];
+          dst[i] = total;
+        }
+        __syncthreads();
       }
-      __syncthreads();
     }
-  }
-  if (tid < group) {
-    a.partial_ml[2 * partial_index(tid)] = head_max[tid];
-    a.partial_ml[2 * partial_index(tid) + 1] = head_sum[tid];
+    if (tid < group) {
+      a.partial_ml[2 * partial_index(tid)] = head_max[tid];
+      a.partial_ml[2 * partial_index(tid) + 1] = head_sum[tid];
+    }
+    __syncthreads();  // the next split reuses p_s, part_s, head_max and head_sum
   }
 }
 
-// Merges the splits of one (head, batch row): out = Σ_s O_s · e^(m_s − M) / Σ_s l_s · e^(m_s − M). Splits with
-// m = −inf (empty) are skipped without reading their O, which was never written.
+// Merges the splits of one (head, batch row) that hold keys: out = Σ_s O_s · e^(m_s − M) / Σ_s l_s · e^(m_s − M).
+// The splits past the row's position were never written and are not read.
 template <typename T>
-__global__ void __launch_bounds__(kCombineThreads) decode_combine_kernel(const float* partial_out,
-                                                                       const float* partial_ml, int splits,
-                                                                       int n_heads, int head_dim, T* out) {
+__global__ void __launch_bounds__(kCombineThreads)
+    decode_combine_kernel(const float* partial_out, const float* partial_ml, const int32_t* positions,
+                          MaskParams mask, int splits, int n_heads, int head_dim, T* out) {
   extern __shared__ float split_weight[];  // [splits]
   __shared__ float inv_total;
   let_successor_start();
   wait_for_predecessor();
   const int head = blockIdx.x, b = blockIdx.y;
   const int64_t base = (int64_t(b) * n_heads + head) * splits;
+  const int64_t pos = positions[b];
+  const int active = min(splits, int((pos - lowest_visible_key(mask, pos)) / kSplitKeys + 1));
   if (threadIdx.x < 32) {
     const int lane = threadIdx.x;
     float m = kNegInf;
-    for (int s = lane; s < splits; s += 32) m = fmaxf(m, partial_ml[2 * (base + s)]);
+    for (int s = lane; s < active; s += 32) m = fmaxf(m, partial_ml[2 * (base + s)]);
     m = warp_max(m);
     float total = 0.0f;
-    for (int s = lane; s < splits; s += 32) {
-      const float split_max = partial_ml[2 * (base + s)];
-      const float w = split_max == kNegInf ? 0.0f : expf(split_max - m);
+    for (int s = lane; s < active; s += 32) {
+      const float w = expf(partial_ml[2 * (base + s)] - m);
       split_weight[s] = w;
       total += w * partial_ml[2 * (base + s) + 1];
     }
     total = warp_sum(total);
-    if (lane == 0) inv_total = total > 0.0f ? 1.0f / total : 0.0f;  // no visible key: zeros
+    if (lane == 0) inv_total = 1.0f / total;  // every active split holds at least one key: total ≥ 1
   }
   __syncthreads();
   for (int i = threadIdx.x; i < head_dim; i += kCombineThreads) {
     float acc = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float w = split_weight[s];
-      if (w != 0.0f) acc += w * partial_out[(base + s) * head_dim + i];
-    }
+#pragma unroll 4
+    for (int s = 0; s < active; ++s) acc += split_weight[s] * partial_out[(base + s) * head_dim + i];
     out[(int64_t(b) * n_heads + head) * head_dim + i] = from_float<T>(acc * inv_total);
   }
 }
@@ -372,18 +374,33 @@ __global__ void __launch_bounds__(kCombineThreads) decode_combine_kernel(const f
 // The split weights, padded to whole 16-byte words: the compiler may read the weight loop 4 floats at a time.
 size_t combine_smem_bytes(int64_t splits) { return sizeof(float) * size_t((splits + 4) / 4 * 4); }
 
+// SMs of the current device (cached per device).
+int sm_count() {
+  static int counts[64] = {};
+  int device = 0;
+  GLINT_CUDA_CHECK(cudaGetDevice(&device));
+  int& count = counts[device & 63];
+  if (count == 0) GLINT_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
+
 template <typename T>
 void launch_decode(const DecodeArgs& a, int batch, void* out, cudaStream_t stream) {
   const size_t smem = decode_smem_bytes(a.group, a.head_dim, 16 / sizeof(T));
-  const dim3 grid(unsigned(a.splits), unsigned(a.n_kv_heads), unsigned(batch));
+  // Enough blocks per (kv head, row) to fill the GPU about four times over, each looping over its splits: at long
+  // capacities most splits hold no key yet, and launching one block per split made those empty blocks cost more
+  // than the attention (5 µs a layer at capacity 8192, 4 kv heads, batch 1).
+  const int64_t per_row = std::max<int64_t>(4, (4 * int64_t(sm_count()) + a.n_kv_heads * batch - 1) /
+                                                   (int64_t(a.n_kv_heads) * batch));
+  const dim3 grid(unsigned(std::min<int64_t>(a.splits, per_row)), unsigned(a.n_kv_heads), unsigned(batch));
   auto* split_kernel = a.group == 1   ? decode_split_kernel<T, 1>
                       : a.group == 2 ? decode_split_kernel<T, 2>
                       : a.group <= 4 ? decode_split_kernel<T, 4>
                                      : decode_split_kernel<T, 8>;
   launch_chained(split_kernel, grid, kDecodeThreads, smem, stream, a);
   launch_chained(decode_combine_kernel<T>, dim3(unsigned(a.n_heads), unsigned(batch)), kCombineThreads,
-                 combine_smem_bytes(a.splits), stream, a.partial_out, a.partial_ml, a.splits, a.n_heads, a.head_dim,
-                 static_cast<T*>(out));
+                 combine_smem_bytes(a.splits), stream, a.partial_out, a.partial_ml, a.positions, a.mask, a.splits,
+                 a.n_heads, a.head_dim, static_cast<T*>(out));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
