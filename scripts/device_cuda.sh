@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The CUDA backend's one-shot run on the GPU machine, from the repo root (needs $OUT): GPU tests, then the model
-# benchmarks of issue #4. The binaries come built (carried as build-cuda/glint and build-cuda/glint_tests); when
-# they do not start there, the script configures and builds on the machine instead (needs its -dev packages).
-# Every step runs under `timeout` and never stops the others. Logs: $OUT/gpu_tests.log, $OUT/bench_*.log.
+# benchmarks of issue #4. The binaries come built here: scripts/device_pack.sh packs them into
+# .devcarry/pack/bin.tar.gz (carry [".devcarry/pack"]), which this script unpacks into .devcarry/bin; or point
+# GLINT_DEVICE_BUILD at a build directory. Every step runs under `timeout` and never stops the others.
+# Logs: $OUT/gpu_tests.log, $OUT/bench_*.log, $OUT/profile_*.log.
 set -u
 OUT="${OUT:-$PWD/device_out}"
 mkdir -p "$OUT"
 export GLINT_SOURCE_DIR="$PWD"
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+if [ -z "${GLINT_DEVICE_BUILD:-}" ] && [ -f .devcarry/pack/bin.tar.gz ]; then
+  mkdir -p .devcarry/bin && tar -C .devcarry/bin -xzf .devcarry/pack/bin.tar.gz
+  GLINT_DEVICE_BUILD=.devcarry/bin
+fi
 bin="${GLINT_DEVICE_BUILD:-build-cuda}"
 started=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - started ))s] $*"; }
