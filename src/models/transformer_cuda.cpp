@@ -233,6 +233,8 @@ void CudaRunner::check_supported() const {
   if (!model_.runs_generic_pass()) refuse("its own embedding or layer steps");
   if (plan_.altup_streams > 1 || plan_.laurel_rank > 0) refuse("AltUp / LAuReL layers");
   if (plan_.per_layer_input_width > 0) refuse("per-layer embeddings");
+  if (plan_.hidden % 4 != 0 || plan_.hidden > 16384)
+    refuse("hidden size " + std::to_string(plan_.hidden) + " (the norm kernels take multiples of 4 up to 16384)");
   if (model_.weights().embed.dtype() != DType::F32 && model_.weights().embed.dtype() != DType::BF16 &&
       model_.weights().embed.dtype() != DType::F16)
     refuse(std::string("weights of dtype ") + dtype_name(model_.weights().embed.dtype()));

@@ -114,6 +114,11 @@ TEST(NormCuda, ResidualNormMatchesCpuNorms) {
   auto gpu_h = download(dh, h.size(), DType::F32), gpu_x = download(dx, x.size(), DType::F32);
   EXPECT_LT(relative_error(gpu_h, std::vector<double>(h.begin(), h.end())), 1e-6);
   EXPECT_LT(relative_error(gpu_x, std::vector<double>(x.begin(), x.end())), 1e-6);
+  // A row width the kernel does not take is refused before anything is launched.
+  EXPECT_THROW(ops::cuda::residual_norm(dh.as<float>(), db.as<float>(), rows, 1150, dp.as<float>(),
+                                        ops::NormKind::RmsPlusOne, dn.as<float>(), ops::NormKind::RmsPlusOne, 1e-6f,
+                                        dx.get(), DType::F32, context.stream()),
+               Error);
 }
 
 TEST(QkvCuda, NormsRopeAndCacheRowsMatchCpu) {
