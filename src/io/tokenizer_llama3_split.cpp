@@ -33,26 +33,7 @@ Llama3Splitter::Llama3Splitter() {
   size_t length = 0;
   for (char32_t c = 0; c <= kMaxCodePoint; ++c) {
     if (c >= 0xD800 && c <= 0xDFFF) continue;
-    char* out = all.data() + length;
-    if (c < 0x80) {
-      out[0] = static_cast<char>(c);
-      length += 1;
-    } else if (c < 0x800) {
-      out[0] = static_cast<char>(0xC0 | (c >> 6));
-      out[1] = static_cast<char>(0x80 | (c & 0x3F));
-      length += 2;
-    } else if (c < 0x10000) {
-      out[0] = static_cast<char>(0xE0 | (c >> 12));
-      out[1] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out[2] = static_cast<char>(0x80 | (c & 0x3F));
-      length += 3;
-    } else {
-      out[0] = static_cast<char>(0xF0 | (c >> 18));
-      out[1] = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-      out[2] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out[3] = static_cast<char>(0x80 | (c & 0x3F));
-      length += 4;
-    }
+    length += unicode::encode_utf8(c, all.data() + length);
   }
   GLINT_CHECK(length == kAllBytes, "Llama 3 split tables: code points take ", length, " bytes");
   std::vector<uint8_t> kinds(kMaxCodePoint + 1, 0);

@@ -21,6 +21,29 @@ std::string repair_utf8_lossy(std::string_view bytes);
 // more bytes (0 when the text ends on a character boundary or with bytes that can never become valid).
 size_t incomplete_utf8_tail(std::string_view bytes);
 
+// Writes the UTF-8 bytes of `cp` (at most 4) to `out` and returns how many.
+inline size_t encode_utf8(char32_t cp, char* out) {
+  if (cp < 0x80) {
+    out[0] = static_cast<char>(cp);
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = static_cast<char>(0xC0 | (cp >> 6));
+    out[1] = static_cast<char>(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = static_cast<char>(0xE0 | (cp >> 12));
+    out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = static_cast<char>(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = static_cast<char>(0xF0 | (cp >> 18));
+  out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = static_cast<char>(0x80 | (cp & 0x3F));
+  return 4;
+}
 void append_utf8(std::string& out, char32_t code_point);
 // Decodes the character at `pos` of well-formed UTF-8 and advances `pos` past it.
 char32_t next_code_point(std::string_view text, size_t& pos);

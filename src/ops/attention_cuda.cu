@@ -227,27 +227,27 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
       const int j1 = j0 + kWarps < count ? j0 + kWarps : j0;
       const T* keys[2] = {k + row_offset(j0), k + row_offset(j1)};
       float kf[2][2][kElems];
-  #pragma unroll
+#pragma unroll
       for (int u = 0; u < 2; ++u)
-  #pragma unroll
+#pragma unroll
         for (int c2 = 0; c2 < 2; ++c2) {
           const int c = lane + 32 * c2;
           if (c < n_chunks) {
             load_chunk(keys[u] + c * kElems, kf[u][c2]);
           } else {
-  #pragma unroll
+#pragma unroll
             for (int e = 0; e < kElems; ++e) kf[u][c2][e] = 0.0f;
           }
         }
       for (int hh = 0; hh < group; ++hh) {
         float dot[2] = {0.0f, 0.0f};
-  #pragma unroll
+#pragma unroll
         for (int u = 0; u < 2; ++u)
-  #pragma unroll
+#pragma unroll
           for (int c2 = 0; c2 < 2; ++c2) {
             const int c = lane + 32 * c2;
             if (c < n_chunks) {
-  #pragma unroll
+#pragma unroll
               for (int e = 0; e < kElems; ++e) dot[u] += kf[u][c2][e] * q_s[hh * d + c * kElems + e];
             }
           }
@@ -284,9 +284,9 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
     const bool active = key_group < key_groups;
     for (int h0 = 0; h0 < group; h0 += kHeads) {
       float acc[kHeads][kElems];
-  #pragma unroll
+#pragma unroll
       for (int hh = 0; hh < kHeads; ++hh)
-  #pragma unroll
+#pragma unroll
         for (int e = 0; e < kElems; ++e) acc[hh][e] = 0.0f;
       if (active) {
         // Two value rows in flight per step; keys are added in the same order as before (j, then j + key_groups).
@@ -295,24 +295,24 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
           float vf[2][kElems];
           load_chunk(v + row_offset(j) + chunk * kElems, vf[0]);
           if (j1 < count) load_chunk(v + row_offset(j1) + chunk * kElems, vf[1]);
-  #pragma unroll
+#pragma unroll
           for (int u = 0; u < 2; ++u) {
             if (u == 1 && j1 >= count) break;
-  #pragma unroll
+#pragma unroll
             for (int hh = 0; hh < kHeads; ++hh) {
               if (h0 + hh >= group) break;
               const float w = p_s[(h0 + hh) * kSplitKeys + (u == 0 ? j : j1)];
-  #pragma unroll
+#pragma unroll
               for (int e = 0; e < kElems; ++e) acc[hh][e] += w * vf[u][e];
             }
           }
         }
       }
-  #pragma unroll
+#pragma unroll
       for (int hh = 0; hh < kHeads; ++hh) {
         if (h0 + hh >= group) break;  // uniform over the block, so the barriers below are safe
         if (active) {
-  #pragma unroll
+#pragma unroll
           for (int e = 0; e < kElems; ++e) part_s[tid * kElems + e] = acc[hh][e];
         }
         __syncthreads();

@@ -87,6 +87,7 @@ inline bool chained_launches_enabled() {
 }
 
 // Launches `kernel` so that it may overlap the end of the previous kernel on `stream` (see wait_for_predecessor).
+// The launch is checked here; callers need no GLINT_CUDA_LAUNCHED.
 template <typename... Params, typename... Args>
 void launch_chained(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes, cudaStream_t stream,
                     Args&&... args) {

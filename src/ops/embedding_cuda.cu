@@ -28,20 +28,18 @@ void embedding(const void* table, DType dtype, const int32_t* tokens, int64_t co
                float* out, cudaStream_t stream) {
   if (count == 0) return;
   if (dtype == DType::BF16)
-    launch_chained(embedding_kernel<bf16>, unsigned(count), 256, 0, stream, static_cast<const bf16*>(table), tokens, d, scale,
-                   out);
+    launch_chained(embedding_kernel<bf16>, unsigned(count), 256, 0, stream, static_cast<const bf16*>(table), tokens,
+                   d, scale, out);
   else if (dtype == DType::F32)
-    launch_chained(embedding_kernel<float>, unsigned(count), 256, 0, stream, static_cast<const float*>(table), tokens, d, scale,
-                   out);
+    launch_chained(embedding_kernel<float>, unsigned(count), 256, 0, stream, static_cast<const float*>(table),
+                   tokens, d, scale, out);
   else
     fail("CUDA embedding: unsupported table dtype ", dtype_name(dtype));
-  GLINT_CUDA_LAUNCHED();
 }
 
 void gather_rows(const float* x, const int32_t* rows, int64_t count, int64_t d, float* out, cudaStream_t stream) {
   if (count == 0) return;
   launch_chained(gather_rows_kernel, unsigned(count), 256, 0, stream, x, rows, d, out);
-  GLINT_CUDA_LAUNCHED();
 }
 
 }  // namespace glint::ops::cuda

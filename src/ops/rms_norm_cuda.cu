@@ -26,7 +26,7 @@ __device__ __forceinline__ float4 weighted(float4 v, float scale, float4 w, Norm
                      weighted(v.z * scale, w.z, kind), weighted(v.w * scale, w.w, kind));
 }
 __device__ __forceinline__ float squares(float4 v) { return v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w; }
-__device__ __forceinline__ bool has_weight(NormKind kind) {
+__host__ __device__ __forceinline__ bool has_weight(NormKind kind) {
   return kind == NormKind::Rms || kind == NormKind::RmsPlusOne;
 }
 
@@ -46,8 +46,16 @@ __global__ void __launch_bounds__(kMaxThreads)
   let_successor_start();
   const int tid = threadIdx.x, threads = blockDim.x;
   const int64_t n4 = d / 4, row = blockIdx.x;
-  auto valid = [&](int s) { return tid + int64_t(s) * threads < n4; };
   auto slot = [&](int s) { return tid + int64_t(s) * threads; };
+  auto valid = [&](int s) { return slot(s) < n4; };
+  // 1 / rms of the row held in x (every thread its slots), over the block.
+  auto inv_rms = [&](const float4 (&x)[kMaxSlots]) {
+    float ss = 0.0f;
+#pragma unroll
+    for (int s = 0; s < kMaxSlots; ++s)
+      if (valid(s)) ss += squares(x[s]);
+    return rsqrtf(block_sum(ss, scratch) / float(d) + eps);
+  };
   // Weights never change: fetch them before waiting for the kernel that wrote the row.
   float4 post_w[kMaxSlots], next_w[kMaxSlots];
 #pragma unroll
@@ -67,14 +75,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     if (b4) b[s] = b4[slot(s)];
   }
   if (b4) {
-    float post_inv = 1.0f;
-    if (post_kind != NormKind::None) {
-      float ss = 0.0f;
-#pragma unroll
-      for (int s = 0; s < kMaxSlots; ++s)
-        if (valid(s)) ss += squares(b[s]);
-      post_inv = rsqrtf(block_sum(ss, scratch) / float(d) + eps);
-    }
+    const float post_inv = post_kind != NormKind::None ? inv_rms(b) : 1.0f;
 #pragma unroll
     for (int s = 0; s < kMaxSlots; ++s) {
       if (!valid(s)) continue;
@@ -84,20 +85,11 @@ __global__ void __launch_bounds__(kMaxThreads)
     }
   }
   if (out == nullptr) return;
-  float inv = 1.0f;
-  if (next_kind != NormKind::None) {
-    float ss = 0.0f;
-#pragma unroll
-    for (int s = 0; s < kMaxSlots; ++s)
-      if (valid(s)) ss += squares(v[s]);
-    inv = rsqrtf(block_sum(ss, scratch) / float(d) + eps);
-  }
+  const float inv = next_kind != NormKind::None ? inv_rms(v) : 1.0f;
 #pragma unroll
   for (int s = 0; s < kMaxSlots; ++s)
     if (valid(s)) store4(out + row * d + 4 * slot(s), weighted(v[s], inv, next_w[s], next_kind));
 }
-
-bool has_weight_host(NormKind kind) { return kind == NormKind::Rms || kind == NormKind::RmsPlusOne; }
 
 void launch_norm_rows(float* h, const float* block, int64_t rows, int64_t d, const float* post_weight,
                       NormKind post_kind, const float* next_weight, NormKind next_kind, float eps, void* out,
@@ -105,8 +97,8 @@ void launch_norm_rows(float* h, const float* block, int64_t rows, int64_t d, con
   if (rows == 0) return;
   GLINT_CHECK(d > 0 && d % 4 == 0 && d <= int64_t(4) * kMaxSlots * kMaxThreads, "CUDA norm: rows of ", d,
               " values are not supported (a multiple of 4, at most ", 4 * kMaxSlots * kMaxThreads, ")");
-  GLINT_CHECK(!(block && has_weight_host(post_kind)) || post_weight, "CUDA norm: missing post-norm weight");
-  GLINT_CHECK(!(out && has_weight_host(next_kind)) || next_weight, "CUDA norm: missing norm weight");
+  GLINT_CHECK(!(block && has_weight(post_kind)) || post_weight, "CUDA norm: missing post-norm weight");
+  GLINT_CHECK(!(out && has_weight(next_kind)) || next_weight, "CUDA norm: missing norm weight");
   const int64_t n4 = d / 4;
   const int64_t per_thread = (n4 + kMaxThreads - 1) / kMaxThreads;
   const unsigned threads = unsigned(std::max<int64_t>(32, ((n4 + per_thread - 1) / per_thread + 31) / 32 * 32));

@@ -87,7 +87,6 @@ void qkv_rope_cache_write(const QkvLayout& layout, const float* qkv, int64_t tok
     launch_chained(qkv_kernel<float>, grid, unsigned(D), shared, stream, layout, qkv, positions, slots,
                    q_norm_weight, k_norm_weight, write_kv, static_cast<float*>(q_out),
                    static_cast<float*>(k_cache), static_cast<float*>(v_cache), capacity);
-  GLINT_CUDA_LAUNCHED();
 }
 
 }  // namespace glint::ops::cuda
