@@ -13,6 +13,7 @@
 #include "core/cuda_runtime.h"
 #include "core/device.h"
 #include "ops/attention_cuda.h"
+#include "ops/cuda_ops.h"
 #include "ops/matmul_cuda.h"
 
 namespace {
@@ -116,8 +117,9 @@ int main(int argc, char** argv) {
     }
 
     if (!only.empty()) return 0;
-    // Decode attention (Gemma 3 4B: 8 heads, 4 kv heads, head_dim 256) over a full-attention cache.
-    std::printf("%-28s %10s\n", "attention decode (4b)", "us");
+    // Decode attention (Gemma 3 4B: 8 heads, 4 kv heads, head_dim 256) over a full-attention cache: the attention
+    // alone, with the q/k/v preparation before it (qkv_rope_cache_write), and both fused in one launch.
+    std::printf("%-28s %10s %10s %10s\n", "attention decode (4b), us", "decode", "qkv+dec", "fused");
     for (int64_t capacity : {int64_t(2120), int64_t(8192)}) {
       for (int position : {128, 4000}) {
         if (position >= capacity) continue;
@@ -130,18 +132,43 @@ int main(int argc, char** argv) {
         shape.dtype = DType::BF16;
         const size_t cache_bytes = size_t(capacity) * 4 * 256 * 2;
         DeviceBuffer k(cache_bytes), v(cache_bytes), q(8 * 256 * 2), out(8 * 256 * 2), meta(8);
+        DeviceBuffer qkv(16 * 256 * 4), norm_weights(2 * 256 * 4), inv_freq(128 * 4), counters(4 * 4);
         GLINT_CUDA_CHECK(cudaMemset(k.get(), 0, cache_bytes));
         GLINT_CUDA_CHECK(cudaMemset(v.get(), 0, cache_bytes));
         GLINT_CUDA_CHECK(cudaMemset(q.get(), 0, q.bytes()));
+        GLINT_CUDA_CHECK(cudaMemset(qkv.get(), 0, qkv.bytes()));
+        GLINT_CUDA_CHECK(cudaMemset(norm_weights.get(), 0, norm_weights.bytes()));
+        GLINT_CUDA_CHECK(cudaMemset(inv_freq.get(), 0, inv_freq.bytes()));
+        GLINT_CUDA_CHECK(cudaMemset(counters.get(), 0, counters.bytes()));
         const int32_t host_meta[2] = {0, position};
         GLINT_CUDA_CHECK(cudaMemcpy(meta.get(), host_meta, 8, cudaMemcpyHostToDevice));
+        const int32_t* slots = meta.as<int32_t>();
+        const int32_t* positions = meta.as<int32_t>() + 1;
         DeviceBuffer workspace(kc::decode_workspace_bytes(shape, 1, capacity));
         const kc::CacheView view{k.get(), v.get(), capacity};
-        const double us = time_graph(stream, 20, 20, [&](int) {
-          kc::attention_decode(shape, q.get(), 1, meta.as<int32_t>(), meta.as<int32_t>() + 1, view, out.get(),
-                               workspace.get(), stream);
+        kc::QkvLayout layout;
+        layout.n_heads = 8;
+        layout.n_kv_heads = 4;
+        layout.head_dim = 256;
+        layout.q_norm = layout.k_norm = glint::ops::NormKind::RmsPlusOne;
+        layout.inv_freq = inv_freq.as<float>();
+        const float* q_weight = norm_weights.as<float>();
+        const float* k_weight = q_weight + 256;
+        auto decode = [&] {
+          kc::attention_decode(shape, q.get(), 1, slots, positions, view, out.get(), workspace.get(), stream);
+        };
+        const double alone = time_graph(stream, 20, 20, [&](int) { decode(); });
+        const double separate = time_graph(stream, 20, 20, [&](int) {
+          kc::qkv_rope_cache_write(layout, qkv.as<float>(), 1, positions, slots, q_weight, k_weight, true, q.get(),
+                                   k.get(), v.get(), capacity, DType::BF16, stream);
+          decode();
         });
-        std::printf("capacity %5lld position %5d %10.2f\n", (long long)capacity, position, us);
+        const double fused = time_graph(stream, 20, 20, [&](int) {
+          kc::attention_decode_fused(shape, layout, qkv.as<float>(), q_weight, k_weight, 1, slots, positions, k.get(),
+                                     v.get(), capacity, out.get(), workspace.get(), counters.as<unsigned>(), stream);
+        });
+        std::printf("capacity %5lld position %5d  %10.2f %10.2f %10.2f\n", (long long)capacity, position, alone,
+                    separate, fused);
       }
     }
   } catch (const std::exception& e) {

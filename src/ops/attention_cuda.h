@@ -15,6 +15,8 @@
 
 namespace glint::ops::cuda {
 
+struct QkvLayout;  // ops/cuda_ops.h
+
 struct AttentionShape {
   int n_heads = 0;
   int n_kv_heads = 0;
@@ -46,5 +48,20 @@ size_t decode_workspace_bytes(const AttentionShape& shape, int batch, int64_t ca
 void attention_decode(const AttentionShape& shape, const void* q, int batch, const int32_t* slots,
                       const int32_t* positions, const CacheView& cache, void* out, void* workspace,
                       cudaStream_t stream);
+
+// Decode fused with its input preparation in one launch: what qkv_rope_cache_write (write_kv) followed by
+// attention_decode computes, from the projected rows qkv [batch, (n_heads + 2·n_kv_heads)·head_dim] (float), without
+// the queries going through memory: the new K/V rows go to the cache (k_cache / v_cache, `capacity` rows per slot),
+// the attention to `out`. The operations and their order are the separate path's, so the results are too (up to how
+// the compiler contracts multiply-adds). The batch rows must use distinct slots; `layout` must describe the heads of
+// `shape`, and head_dim must be a multiple of 32. `workspace` holds decode_workspace_bytes(...) bytes; `counters`
+// holds decode_counter_count(shape, batch) unsigned ints, zero before the first call and left at zero by every call
+// (a launch merges its splits through them, so launches sharing the array must run one after another, as on one
+// stream). As for attention_decode, the launch shape depends only on (shape, batch, capacity).
+size_t decode_counter_count(const AttentionShape& shape, int batch);
+void attention_decode_fused(const AttentionShape& shape, const QkvLayout& layout, const float* qkv,
+                            const float* q_norm_weight, const float* k_norm_weight, int batch,
+                            const int32_t* slots, const int32_t* positions, void* k_cache, void* v_cache,
+                            int64_t capacity, void* out, void* workspace, unsigned* counters, cudaStream_t stream);
 
 }  // namespace glint::ops::cuda

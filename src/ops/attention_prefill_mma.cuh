@@ -1,5 +1,5 @@
-// The BF16 prefill attention kernel on tensor cores (mma.sync m16n8k16, FlashAttention-2 structure), and the
-// device helpers the attention kernels share. Included only by attention_cuda.cu.
+// The BF16 prefill attention kernel on tensor cores (mma.sync m16n8k16, FlashAttention-2 structure) and its device
+// helpers. Included only by attention_cuda.cu.
 //
 // One block of 4 warps takes 64 query rows of one head; each warp owns 16 rows. Key tiles of kBlockN rows are
 // copied from the cache ring into shared memory (cp.async, double-buffered); per tile a warp computes S = Q·Kᵀ in
@@ -14,6 +14,7 @@
 
 #include "core/cuda_runtime.h"
 #include "ops/attention.h"
+#include "ops/attention_common.cuh"
 #include "ops/cuda_common.cuh"
 
 namespace glint::ops::cuda::attn_detail {
@@ -22,31 +23,7 @@ using cuda::bf16;
 using cuda::warp_max;
 using cuda::warp_sum;
 
-constexpr float kNegInf = -__builtin_huge_valf();
 constexpr float kLog2e = 1.4426950408889634f;
-
-// The mask and the cache ring, as a kernel needs them.
-struct MaskParams {
-  MaskKind kind = MaskKind::Causal;
-  int64_t window = 0;
-  int64_t capacity = 0;  // ring rows per slot: keys older than q_pos − capacity + 1 are no longer held
-};
-
-// A query at q_pos sees exactly the keys lowest_visible_key(q_pos) ..= q_pos (mask_allows, restricted to the ring).
-// Non-decreasing in q_pos, so a run of queries sees keys from the first query's lowest to the last query.
-__device__ __forceinline__ int64_t lowest_visible_key(const MaskParams& m, int64_t q_pos) {
-  int64_t lo = 0;
-  if (m.kind == MaskKind::Sliding) lo = q_pos - m.window + 1;
-  else if (m.kind == MaskKind::Chunked) lo = (q_pos / m.window) * m.window;
-  lo = lo > q_pos - m.capacity + 1 ? lo : q_pos - m.capacity + 1;
-  return lo > 0 ? lo : 0;
-}
-
-// The score of one query·key dot product: scaled, then softcapped when softcap > 0 (as ops::attention).
-__device__ __forceinline__ float score_of(float dot, float scale, float softcap) {
-  const float s = dot * scale;
-  return softcap > 0.0f ? softcap * tanhf(s / softcap) : s;
-}
 
 __device__ __forceinline__ uint32_t shared_address(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));

@@ -16,16 +16,19 @@
 #include "ops/cuda_ops.h"
 
 namespace glint::cuda {
-namespace {
 
 // One row's processors, uploaded with the sort segments in one copy per call.
-struct RowParams {
+struct DeviceSampler::RowParams {
   double uniform;
   float temperature, top_p, min_p, repetition_penalty;
   int32_t top_k;
   int32_t greedy;
   int32_t penalty_begin, penalty_end;  // this row's distinct context ids within the uploaded penalty list
 };
+
+namespace {
+
+using RowParams = DeviceSampler::RowParams;
 
 constexpr int kElementwiseThreads = 256;
 constexpr int kPenaltyThreads = 256;
@@ -291,7 +294,36 @@ DeviceSampler::DeviceSampler(int max_rows, int vocab) : max_rows_(max_rows), voc
   fill_row_ids_kernel<<<grid_stride_blocks(cells, kElementwiseThreads), kElementwiseThreads>>>(
       iota_ids_.as<int32_t>(), cells, vocab);
   GLINT_CUDA_LAUNCHED();
+  // The parameters of greedy(): every row greedy, nothing else read.
+  std::vector<RowParams> all_greedy(size_t(max_rows), RowParams{});
+  for (RowParams& p : all_greedy) p.greedy = 1;
+  all_greedy_ = DeviceBuffer(params_bytes(max_rows));
+  GLINT_CUDA_CHECK(cudaMemcpy(all_greedy_.get(), all_greedy.data(), params_bytes(max_rows), cudaMemcpyHostToDevice));
   GLINT_CUDA_CHECK(cudaDeviceSynchronize());  // callers may use non-blocking streams
+}
+
+void DeviceSampler::launch_argmax(const float* logits, int n_rows, const RowParams* params, int32_t* out,
+                                  cudaStream_t stream) {
+  if (vocab_ >= 2 * kArgmaxChunks) {
+    // Scratch: a greedy row's own stretch of the sort buffer, which only sampled rows use.
+    argmax_chunk_kernel<<<dim3(kArgmaxChunks, unsigned(n_rows)), kArgmaxChunkThreads, 0, stream>>>(
+        logits, vocab_, params, sorted_logits_.as<float>());
+    GLINT_CUDA_LAUNCHED();
+    argmax_final_kernel<<<n_rows, kArgmaxChunks, 0, stream>>>(sorted_logits_.as<float>(), vocab_, params, out);
+  } else {
+    argmax_kernel<<<n_rows, kArgmaxThreads, 0, stream>>>(logits, vocab_, params, out);
+  }
+  GLINT_CUDA_LAUNCHED();
+}
+
+void DeviceSampler::greedy(float* logits, int n_rows, float softcap, int32_t* host_ids, cudaStream_t stream) {
+  GLINT_CHECK(n_rows >= 0 && n_rows <= max_rows_, "DeviceSampler: ", n_rows, " rows exceed the ", max_rows_,
+              " it was built for");
+  if (n_rows == 0) return;
+  if (softcap > 0) ops::cuda::softcap(logits, int64_t(n_rows) * vocab_, softcap, stream);
+  launch_argmax(logits, n_rows, all_greedy_.as<const RowParams>(), out_ids_.as<int32_t>(), stream);
+  GLINT_CUDA_CHECK(cudaMemcpyAsync(host_ids, out_ids_.get(), size_t(n_rows) * sizeof(int32_t),
+                                   cudaMemcpyDeviceToHost, stream));
 }
 
 void DeviceSampler::sample(float* logits, std::span<const RowSampling> rows, float softcap, int32_t* ids,
@@ -356,18 +388,7 @@ void DeviceSampler::sample(float* logits, std::span<const RowSampling> rows, flo
     GLINT_CUDA_LAUNCHED();
   }
   int32_t* device_out = out_ids_.as<int32_t>();
-  if (any_greedy && vocab_ >= 2 * kArgmaxChunks) {
-    // Scratch: a greedy row's own stretch of the sort buffer, which only sampled rows use.
-    argmax_chunk_kernel<<<dim3(kArgmaxChunks, unsigned(n_rows)), kArgmaxChunkThreads, 0, stream>>>(
-        logits, vocab_, device_params, sorted_logits_.as<float>());
-    GLINT_CUDA_LAUNCHED();
-    argmax_final_kernel<<<n_rows, kArgmaxChunks, 0, stream>>>(sorted_logits_.as<float>(), vocab_, device_params,
-                                                              device_out);
-    GLINT_CUDA_LAUNCHED();
-  } else if (any_greedy) {
-    argmax_kernel<<<n_rows, kArgmaxThreads, 0, stream>>>(logits, vocab_, device_params, device_out);
-    GLINT_CUDA_LAUNCHED();
-  }
+  if (any_greedy) launch_argmax(logits, n_rows, device_params, device_out, stream);
   if (segments > 0) {
     const dim3 grid(unsigned((vocab_ + kElementwiseThreads * 8 - 1) / (kElementwiseThreads * 8)), unsigned(n_rows));
     temperature_kernel<<<grid, kElementwiseThreads, 0, stream>>>(logits, vocab_, device_params);

@@ -35,11 +35,19 @@ class DeviceSampler {
   // synchronises `stream`. softcap > 0 applies softcap · tanh(x / softcap) first. Options are checked as the CPU
   // Sampler checks them; a sampled row with no valid distribution throws the CPU Sampler's error.
   void sample(float* logits, std::span<const RowSampling> rows, float softcap, int32_t* ids, cudaStream_t stream);
+  // What sample() picks for rows that are all greedy without repetition penalty, with no host work in between, so
+  // that a CUDA graph can hold it: the ids go to `host_ids` (pinned memory) once `stream` gets there; the caller
+  // synchronises.
+  void greedy(float* logits, int rows, float softcap, int32_t* host_ids, cudaStream_t stream);
+
+  struct RowParams;  // one row's processors on the device (sampler_cuda.cu)
 
  private:
+  void launch_argmax(const float* logits, int rows, const RowParams* params, int32_t* out, cudaStream_t stream);
+
   int max_rows_, vocab_;
   // sorted_ids_ doubles as the upload area of the penalty ids: they are used before the sort overwrites it.
-  DeviceBuffer sorted_logits_, sorted_ids_, iota_ids_, cub_scratch_, uploads_, out_ids_;
+  DeviceBuffer sorted_logits_, sorted_ids_, iota_ids_, cub_scratch_, uploads_, out_ids_, all_greedy_;
   std::vector<unsigned char> host_uploads_;  // per-row parameters and sort segments, one copy per call
   std::vector<int32_t> host_penalty_ids_;    // each row's distinct in-range context ids, concatenated
   std::vector<uint32_t> seen_stamp_;         // [vocab]: == stamp_ when the id was already taken for this row

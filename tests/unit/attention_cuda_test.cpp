@@ -292,6 +292,12 @@ TEST(AttentionCuda, DecodeLargeGroups) {
   check_decode(config(DType::F32, 12, 2, 64, MaskKind::Chunked, 300, 50.0f), {0, 1, 2}, {500, 70, 1300}, 13);
 }
 
+// Past 1024 splits (32k keys) the combine kernel merges the split weights in passes.
+TEST(AttentionCuda, DecodeMergesSplitsInPasses) {
+  GLINT_REQUIRE_GPU();
+  check_decode(config(DType::F32, 4, 1, 64, MaskKind::Causal, 0, 0.0f), {0, 2}, {33000, 40}, 14);
+}
+
 // GLINT_CUDA_SIMPLE_ATTENTION=1 selects the plain kernel for both entry points (for bisecting on a device).
 TEST(AttentionCuda, SimplePathMatches) {
   GLINT_REQUIRE_GPU();

@@ -240,6 +240,55 @@ TEST_P(DeviceSamplerVocab, ManyRowsTakeTheSegmentedSortAndMatchTheCpu) {
   expect_same_as_cpu(sampler, rows, 30.0f, "vocab " + std::to_string(vocab) + " 24 rows, softcap");
 }
 
+// greedy(): the CPU's argmax after the softcap, with ties and saturated rows, also when captured in a CUDA graph.
+TEST_P(DeviceSamplerVocab, GreedyMatchesTheCpuAndReplaysInAGraph) {
+  GLINT_REQUIRE_GPU();
+  const int vocab = GetParam();
+  DeviceSampler sampler(6, vocab);
+  std::vector<Row> rows;
+  for (size_t r = 0; r < 5; ++r) rows.push_back(Row{random_logits(size_t(vocab), 700 + r, 12.0f), {}, options(0)});
+  for (int id : {vocab - 3, 7, vocab / 2}) rows[1].logits[size_t(id)] = 900.0f;  // ties, first wins
+  // Without softcap the last id wins; the softcap saturates both to 30, and the tie goes to the first.
+  rows[2].logits[size_t(vocab - 1)] = 1e4f + 1;
+  rows[2].logits[size_t(vocab / 3)] = 1e4f;
+  int32_t* host_ids = nullptr;
+  GLINT_CUDA_CHECK(cudaMallocHost(&host_ids, rows.size() * sizeof(int32_t)));
+  for (float softcap : {0.0f, 30.0f}) {
+    std::vector<float> flat;
+    for (const Row& r : rows) flat.insert(flat.end(), r.logits.begin(), r.logits.end());
+    DeviceBuffer logits(flat.size() * sizeof(float));
+    auto upload = [&] {
+      GLINT_CUDA_CHECK(cudaMemcpyAsync(logits.get(), flat.data(), flat.size() * sizeof(float), cudaMemcpyHostToDevice,
+                                       stream_));
+    };
+    upload();
+    std::fill(host_ids, host_ids + rows.size(), -7);
+    sampler.greedy(logits.as<float>(), int(rows.size()), softcap, host_ids, stream_);
+    GLINT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (size_t r = 0; r < rows.size(); ++r)
+      EXPECT_EQ(host_ids[r], cpu_sample(rows[r], softcap)) << "row " << r << " softcap " << softcap;
+    const std::vector<int32_t> eager(host_ids, host_ids + rows.size());
+
+    cudaGraph_t graph = nullptr;
+    GLINT_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    sampler.greedy(logits.as<float>(), int(rows.size()), softcap, host_ids, stream_);
+    GLINT_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    cudaGraphExec_t exec = nullptr;
+    GLINT_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int replay = 0; replay < 2; ++replay) {
+      upload();  // the softcap worked in place
+      std::fill(host_ids, host_ids + rows.size(), -7);
+      GLINT_CUDA_CHECK(cudaGraphLaunch(exec, stream_));
+      GLINT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      EXPECT_EQ(std::vector<int32_t>(host_ids, host_ids + rows.size()), eager) << "replay " << replay;
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
+  cudaFreeHost(host_ids);
+  EXPECT_THROW(sampler.greedy(nullptr, 7, 0.0f, nullptr, stream_), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Vocabularies, DeviceSamplerVocab, ::testing::Values(kSmallVocab, kLargeVocab));
 
 TEST_F(DeviceSamplerTest, TopKKeepsEveryTokenTiedWithTheKth) {
