@@ -1,7 +1,7 @@
 // glint_cuda_bench: the decode kernels alone on the GPU, at the real Gemma 3 1B / 4B shapes, timed by CUDA-graph
 // replay so that launch costs stay out, each as bytes moved per second against the measured copy bandwidth.
 // Weights rotate over copies larger than L2 together, so every launch reads DRAM as a real decode step does.
-//   glint_cuda_bench [--split N] [--only "4b down"]   (defaults: the split each shape picks; every shape)
+//   glint_cuda_bench [--split N] [--only "4b down" | attention]   (defaults: the split each shape picks; all)
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -63,7 +63,7 @@ struct GemvShape {
 
 int main(int argc, char** argv) {
   int split = 0;
-  std::string only;  // one GEMV shape by name ("4b down"), e.g. for a profiler; attention is then skipped
+  std::string only;  // one GEMV shape by name ("4b down") or "attention", e.g. for a profiler
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--split") == 0) split = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
       }
     }
 
-    if (!only.empty()) return 0;
+    if (!only.empty() && only != "attention") return 0;
     // Decode attention (Gemma 3 4B: 8 heads, 4 kv heads, head_dim 256) over a full-attention cache: the attention
     // alone, with the q/k/v preparation before it (qkv_rope_cache_write), and both fused in one launch.
     std::printf("%-28s %10s %10s %10s\n", "attention decode (4b), us", "decode", "qkv+dec", "fused");
