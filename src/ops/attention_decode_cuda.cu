@@ -355,7 +355,7 @@ struct FusedDecodeArgs {
 };
 
 // Two blocks an SM where the registers allow it without more than a few spills (as the split kernel for up to two
-// heads a kv head): the grid has several times as many blocks as fit, most of them with no key to read.
+// heads a kv head): the grid is one wave of resident blocks, most of them with no key to read at short contexts.
 template <typename T, int kHeads>
 __global__ void __launch_bounds__(kDecodeThreads, kHeads <= 2 ? 2 : 1) fused_decode_kernel(const FusedDecodeArgs f) {
   constexpr int kElems = 16 / sizeof(T);

@@ -21,6 +21,9 @@ void embedding(const void* table, DType dtype, const int32_t* tokens, int64_t co
 void rms_norm(const float* x, int64_t rows, int64_t d, const float* weight, NormKind kind, float eps, void* out,
               DType dtype, cudaStream_t stream);
 
+// The widest row the norm kernels take (a block holds the row in registers); rows must also be a multiple of 4.
+constexpr int64_t kMaxNormWidth = 16384;
+
 // The residual step between blocks, in one pass over the rows:
 //   h += post_kind(block; post_weight)      (post_kind None: h += block)
 //   out = next_kind(h; next_weight)         (skipped when out is null)

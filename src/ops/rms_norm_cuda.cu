@@ -12,7 +12,7 @@ namespace glint::ops::cuda {
 namespace {
 
 constexpr int kMaxThreads = 1024;
-constexpr int kMaxSlots = 4;  // float4 per thread: rows up to 16384 wide
+constexpr int kMaxSlots = int(kMaxNormWidth / 4 / kMaxThreads);  // float4 per thread
 
 __device__ __forceinline__ float weighted(float normed, float weight, NormKind kind) {
   switch (kind) {
@@ -95,8 +95,8 @@ void launch_norm_rows(float* h, const float* block, int64_t rows, int64_t d, con
                       NormKind post_kind, const float* next_weight, NormKind next_kind, float eps, void* out,
                       DType dtype, cudaStream_t stream) {
   if (rows == 0) return;
-  GLINT_CHECK(d > 0 && d % 4 == 0 && d <= int64_t(4) * kMaxSlots * kMaxThreads, "CUDA norm: rows of ", d,
-              " values are not supported (a multiple of 4, at most ", 4 * kMaxSlots * kMaxThreads, ")");
+  GLINT_CHECK(d > 0 && d % 4 == 0 && d <= kMaxNormWidth, "CUDA norm: rows of ", d,
+              " values are not supported (a multiple of 4, at most ", kMaxNormWidth, ")");
   GLINT_CHECK(!(block && has_weight(post_kind)) || post_weight, "CUDA norm: missing post-norm weight");
   GLINT_CHECK(!(out && has_weight(next_kind)) || next_weight, "CUDA norm: missing norm weight");
   const int64_t n4 = d / 4;
