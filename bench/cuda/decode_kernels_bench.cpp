@@ -1,7 +1,7 @@
 // glint_cuda_bench: the decode kernels alone on the GPU, at the real Gemma 3 1B / 4B shapes, timed by CUDA-graph
 // replay so that launch costs stay out, each as bytes moved per second against the measured copy bandwidth.
 // Weights rotate over copies larger than L2 together, so every launch reads DRAM as a real decode step does.
-//   glint_cuda_bench [--split N] [--only "4b down" | attention]   (defaults: the split each shape picks; all)
+//   glint_cuda_bench [--split N] [--only "4b down" | "4b layer" | attention]   (defaults: by shape; all)
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -114,6 +114,38 @@ int main(int argc, char** argv) {
         std::printf("%-12s %5lld %10.2f %10.0f %7.1f%%\n", s.name, (long long)rows, us, gbps,
                     100.0 * gbps * 1e9 / bandwidth);
       }
+    }
+
+    // A decoder layer's four GEMVs back to back (qkv, o, gate/up, down), as decode chains them, layers rotating:
+    // the sum of the lines above less what chaining different shapes hides.
+    for (int model = 0; model < 2; ++model) {
+      const GemvShape* layer = &shapes[model * 5];
+      const char* name = model == 0 ? "1b layer" : "4b layer";
+      if (!only.empty() && only != name) continue;
+      size_t layer_bytes = 0;
+      for (int g = 0; g < 4; ++g) layer_bytes += size_t((layer[g].gated ? 2 : 1) * layer[g].out * layer[g].in) * 2;
+      const int copies = int(std::max<size_t>(1, (kRotateBytes + layer_bytes - 1) / layer_bytes));
+      std::vector<DeviceBuffer> weights;
+      for (int c = 0; c < copies * 4; ++c) {
+        const GemvShape& g = layer[c % 4];
+        weights.emplace_back(size_t((g.gated ? 2 : 1) * g.out * g.in) * 2);
+        GLINT_CUDA_CHECK(cudaMemset(weights.back().get(), 0x3c, weights.back().bytes()));
+      }
+      DeviceBuffer x(size_t(8 * 16384) * 2), y(size_t(8 * 16384) * 4);
+      GLINT_CUDA_CHECK(cudaMemset(x.get(), 0x3c, x.bytes()));
+      kc::Linear linear(context);
+      linear.set_gemv_split(split);
+      const double us = 4 * time_graph(stream, copies * 4, 20, [&](int i) {
+        const GemvShape& g = layer[i % 4];
+        const void* w = weights[size_t(i)].get();
+        if (g.gated)
+          linear.run_gated(x.get(), 1, w, g.out, g.in, glint::ops::Activation::GeluTanh, DType::BF16, y.get(),
+                           nullptr, stream);
+        else
+          linear.run(x.get(), 1, w, g.out, g.in, DType::BF16, y.as<float>(), stream);
+      });
+      const double gbps = double(layer_bytes) / (us * 1e-6) / 1e9;
+      std::printf("%-12s %5d %10.2f %10.0f %7.1f%%\n", name, 1, us, gbps, 100.0 * gbps * 1e9 / bandwidth);
     }
 
     if (!only.empty() && only != "attention") return 0;

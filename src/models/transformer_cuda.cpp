@@ -144,6 +144,65 @@ class OpTimes {
   std::map<std::string, std::pair<double, long>> totals_;
 };
 
+// GLINT_CUDA_STEP_TIMES=1: for runs of decode graph replays, the device time of a step and the GPU's idle time
+// between one step's end and the next one's start (host work, metadata upload, graph launch). Printed to stderr
+// when the runner goes away.
+class StepTimes {
+ public:
+  StepTimes() {
+    const char* env = std::getenv("GLINT_CUDA_STEP_TIMES");
+    enabled_ = env && std::string(env) == "1";
+    if (!enabled_) return;
+    for (cudaEvent_t* e : {&start_[0], &start_[1], &end_[0], &end_[1]}) GLINT_CUDA_CHECK(cudaEventCreate(e));
+  }
+  ~StepTimes() {
+    if (!enabled_) return;
+    if (steps_ > 0)
+      std::fprintf(stderr, "GLINT_CUDA_STEP_TIMES: %ld decode graph steps, %.1f us device each; %ld gaps between "
+                   "consecutive steps, %.1f us idle each\n", steps_, 1e3 * device_ms_ / double(steps_), gaps_,
+                   gaps_ > 0 ? 1e3 * idle_ms_ / double(gaps_) : 0.0);
+    for (cudaEvent_t e : {start_[0], start_[1], end_[0], end_[1]}) cudaEventDestroy(e);
+  }
+  // Around a graph launch; `replay` false for eager passes (which break a run of steps).
+  void before(cudaStream_t stream, bool replay) {
+    if (!enabled_) return;
+    if (!replay) {
+      pending_ = have_previous_ = false;
+      return;
+    }
+    GLINT_CUDA_CHECK(cudaEventRecord(start_[current_], stream));
+  }
+  void after(cudaStream_t stream, bool replay) {
+    if (!enabled_ || !replay) return;
+    GLINT_CUDA_CHECK(cudaEventRecord(end_[current_], stream));
+    pending_ = true;
+  }
+  // Once the step's results have been waited for.
+  void collect() {
+    if (!enabled_ || !pending_) return;
+    GLINT_CUDA_CHECK(cudaEventSynchronize(end_[current_]));
+    float ms = 0;
+    GLINT_CUDA_CHECK(cudaEventElapsedTime(&ms, start_[current_], end_[current_]));
+    device_ms_ += ms;
+    ++steps_;
+    if (have_previous_) {
+      GLINT_CUDA_CHECK(cudaEventElapsedTime(&ms, end_[1 - current_], start_[current_]));
+      idle_ms_ += ms;
+      ++gaps_;
+    }
+    have_previous_ = true;
+    pending_ = false;
+    current_ = 1 - current_;
+  }
+
+ private:
+  bool enabled_ = false, pending_ = false, have_previous_ = false;
+  int current_ = 0;
+  cudaEvent_t start_[2] = {}, end_[2] = {};
+  double device_ms_ = 0, idle_ms_ = 0;
+  long steps_ = 0, gaps_ = 0;
+};
+
 class CudaRunner final : public DeviceRunner {
  public:
   CudaRunner(const Transformer& model, int device, const DevicePlacement& placement);
@@ -197,6 +256,7 @@ class CudaRunner final : public DeviceRunner {
 
   std::unique_ptr<cuda::DeviceSampler> sampler_;
   OpTimes profile_;
+  StepTimes step_times_;
   bool use_graphs_ = true;
   // GLINT_CUDA_FUSED_ATTENTION=1: decode attention with its q/k/v preparation in one launch (attention_decode_fused).
   // Off by default: on an H200 it measured slower than the two launches at 128 keys (13.9 vs 12.0 µs, 4B shapes)
@@ -461,13 +521,16 @@ void CudaRunner::run_group(const Group& group, bool hidden_only, bool greedy_ids
       sampler_->greedy(logits_.as<float>(), int(group.rows.size()), plan_.final_softcap, pinned_ids_, stream);
   };
   const bool graphable = use_graphs_ && group.decode() && !hidden_only && group.rows.size() == count;
+  const std::pair<int, bool> key{int(count), greedy_ids};
+  const auto cached = graphable ? graphs_.find(key) : graphs_.end();
+  step_times_.before(stream, cached != graphs_.end());
   if (!graphable) {
     run();
     return;
   }
-  const std::pair<int, bool> key{int(count), greedy_ids};
-  if (auto it = graphs_.find(key); it != graphs_.end()) {
-    GLINT_CUDA_CHECK(cudaGraphLaunch(it->second, stream));
+  if (cached != graphs_.end()) {
+    GLINT_CUDA_CHECK(cudaGraphLaunch(cached->second, stream));
+    step_times_.after(stream, true);
     return;
   }
   if (!warmed_batches_.count(key)) {
@@ -594,6 +657,7 @@ Tensor CudaRunner::run_pass(const Pass& pass, std::span<const int64_t> rows, boo
     GLINT_CUDA_CHECK(cudaMemcpyAsync(out.f32() + rows_before * size_t(width), src, size_t(n * width) * 4,
                                      cudaMemcpyDeviceToHost, stream));
     GLINT_CUDA_CHECK(cudaStreamSynchronize(stream));
+    step_times_.collect();
   });
   // A pass with no wanted rows (a prompt chunk before the last) returns at once: the next pass queues behind it
   // on the same stream, and the staging block is guarded by meta_copied_.
@@ -616,6 +680,7 @@ std::vector<int32_t> CudaRunner::run_pass_sampled(const Pass& pass, std::span<co
     if (group.rows.empty()) return;
     if (all_greedy) {
       GLINT_CUDA_CHECK(cudaStreamSynchronize(context_.stream()));
+      step_times_.collect();
       std::copy(pinned_ids_, pinned_ids_ + group.rows.size(), ids.begin() + std::ptrdiff_t(rows_before));
       return;
     }

@@ -44,6 +44,9 @@ void attention_prefill(const AttentionShape& shape, const void* q, int64_t token
 // Keys are split over blocks (flash decoding) and the partial results combined. The launch shape depends only on
 // (shape, batch, cache.capacity), never on the positions, so the launch can be captured in a CUDA graph and
 // replayed as the positions advance. `workspace` holds decode_workspace_bytes(...) bytes.
+// The kernels read positions, slots and the cache rows before each row's position while kernels before them on the
+// stream may still run (programmatic dependent launch chains them): those must be in place before the chain starts
+// (a host upload, an earlier decode step). The newest row, q and qkv may come from the kernels just before.
 size_t decode_workspace_bytes(const AttentionShape& shape, int batch, int64_t capacity);
 void attention_decode(const AttentionShape& shape, const void* q, int batch, const int32_t* slots,
                       const int32_t* positions, const CacheView& cache, void* out, void* workspace,

@@ -22,6 +22,9 @@
 namespace glint::ops::cuda {
 namespace {
 
+using attn_detail::cp_async_16;
+using attn_detail::cp_async_commit;
+using attn_detail::cp_async_wait;
 using attn_detail::kMaxHeadDim;
 using attn_detail::kNegInf;
 using attn_detail::lowest_visible_key;
@@ -80,16 +83,20 @@ __device__ __forceinline__ int active_splits(const MaskParams& mask, int64_t q_p
   return min(splits, int((q_pos - lowest_visible_key(mask, q_pos)) / kSplitKeys + 1));
 }
 
-// A decode block's dynamic shared memory: the queries [group][d], scores [group][kSplitKeys], per-thread sums of
-// the weighted V [kDecodeThreads][elems_per_chunk], and (fused) the new K and V rows [d] each.
+// A decode block's dynamic shared memory: the split's K and V rows [2][kSplitKeys][d] (cache dtype, 16 / elems_per_chunk
+// bytes an element), then floats: the queries [group][d], scores [group][kSplitKeys], per-thread sums of the
+// weighted V [kDecodeThreads][elems_per_chunk], and (fused) the new K and V rows [d] each.
+__host__ __device__ inline size_t decode_kv_stage_bytes(int head_dim, int elems_per_chunk) {
+  return size_t(2) * kSplitKeys * size_t(head_dim) * size_t(16 / elems_per_chunk);
+}
 size_t decode_smem_bytes(int group, int head_dim, int elems_per_chunk, bool fused) {
-  return sizeof(float) * (size_t(group) * head_dim + size_t(group) * kSplitKeys +
+  return decode_kv_stage_bytes(head_dim, elems_per_chunk) +
+         sizeof(float) * (size_t(group) * head_dim + size_t(group) * kSplitKeys +
                           size_t(kDecodeThreads) * elems_per_chunk + (fused ? 2 * size_t(head_dim) : 0));
 }
-static_assert(sizeof(float) * (kMaxDecodeGroup * (kMaxHeadDim + kSplitKeys) + kDecodeThreads * 8 + 2 * kMaxHeadDim) <=
-              48 * 1024);
 
-// One split for the block's `group` queries (q_s, floats): keys start .. start + count − 1 of the (kv head, row).
+// One split for the block's `group` queries (q_s, floats): keys start .. start + count − 1 of the (kv head, row),
+// staged in kv_s (stage_split).
 //   1. scores: a warp per key, each lane a 16-byte chunk (two for F32 at head dim > 128), dot products with the
 //      queries reduced over the warp;
 //   2. softmax of the split per head (a warp per head): max m, weights exp(s − m), sum l;
@@ -105,19 +112,47 @@ __device__ __forceinline__ int q_index(int i, int d, int elems) {
   return (e / 4) * (d / elems) * 4 + 4 * c + e % 4;
 }
 
+// Which rows of a split stage_split copies: before the PDL wait, every row but the newest (key pos: no kernel of
+// the step writes the others); after it, the newest (the preparation just wrote it); for later splits, all.
+enum class StageRows { Older, Newest, All };
+
+// Rows j < count of the split starting at key `start` into kv_s (K rows, then V rows, kSplitKeys apart) with
+// 16-byte asynchronous copies, committed as one group (cp_async_wait<0>() and a barrier before they are read).
+template <typename T>
+__device__ __forceinline__ void stage_split(const DecodeArgs& a, int kv_head, int64_t slot, int64_t start, int count,
+                                            int64_t pos, StageRows rows, T* kv_s) {
+  constexpr int kElems = 16 / sizeof(T);
+  const int d = a.head_dim, n_chunks = d / kElems;
+  auto copy = [&](int cache, int j, int c) {
+    const int64_t row = (slot * a.mask.capacity + (start + j) % a.mask.capacity) * a.n_kv_heads + kv_head;
+    const T* src = static_cast<const T*>(cache == 0 ? a.k : a.v) + row * d + c * kElems;
+    cp_async_16(kv_s + (cache * kSplitKeys + j) * d + c * kElems, src, true);
+  };
+  if (rows == StageRows::Newest) {
+    const int64_t j = pos - start;
+    if (j >= 0 && j < count)
+      for (int t = threadIdx.x; t < 2 * n_chunks; t += kDecodeThreads) copy(t / n_chunks, int(j), t % n_chunks);
+  } else {
+    const int per_cache = count * n_chunks;
+    for (int t = threadIdx.x; t < 2 * per_cache; t += kDecodeThreads) {
+      const int cache = t / per_cache, j = t % per_cache / n_chunks;
+      if (rows == StageRows::Older && start + j == pos) continue;
+      copy(cache, j, t % n_chunks);
+    }
+  }
+  cp_async_commit();
+}
+
 template <typename T, int kHeads, typename Emit>
-__device__ __forceinline__ void attend_split(const DecodeArgs& a, int kv_head, int64_t slot, int64_t start, int count,
-                                             const float* q_s, float* p_s, float* part_s, float* head_max,
-                                             float* head_sum, Emit&& emit) {
+__device__ __forceinline__ void attend_split(const DecodeArgs& a, int count, const T* kv_s, const float* q_s,
+                                             float* p_s, float* part_s, float* head_max, float* head_sum,
+                                             Emit&& emit) {
   constexpr int kElems = 16 / sizeof(T);  // elements per 16-byte chunk
   const int d = a.head_dim, group = a.group, n_chunks = d / kElems;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const T* k = static_cast<const T*>(a.k);
-  const T* v = static_cast<const T*>(a.v);
-  const int64_t slot_row0 = slot * a.mask.capacity;
-  auto row_offset = [&](int j) {
-    return ((slot_row0 + (start + j) % a.mask.capacity) * a.n_kv_heads + kv_head) * int64_t(d);
-  };
+  const T* k = kv_s;                         // staged rows: key j at k + j·d
+  const T* v = kv_s + kSplitKeys * d;
+  auto row_offset = [&](int j) { return int64_t(j) * d; };
 
   // 1. Scores: each warp takes two keys at a time, both loaded before either is used (decode is latency-bound).
   for (int j0 = warp; j0 < count; j0 += 2 * kDecodeWarps) {
@@ -284,30 +319,41 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
   extern __shared__ __align__(16) float decode_smem[];
   __shared__ float head_max[kMaxDecodeGroup], head_sum[kMaxDecodeGroup];
   const int d = a.head_dim, group = a.group;
-  float* q_s = decode_smem;                  // [group][d]
+  T* kv_s = reinterpret_cast<T*>(decode_smem);  // [2][kSplitKeys][d]: the split's K and V rows
+  float* q_s = decode_smem + decode_kv_stage_bytes(d, 16 / int(sizeof(T))) / sizeof(float);  // [group][d]
   float* p_s = q_s + group * d;              // [group][kSplitKeys]: scores, then weights
   float* part_s = p_s + group * kSplitKeys;  // [kDecodeThreads][16 / sizeof(T)]: per-thread sums of phase 3
 
   let_successor_start();
-  wait_for_predecessor();
   const int kv_head = blockIdx.y, b = blockIdx.z, tid = threadIdx.x;
+  // Positions and slots come from the host before the step, and no kernel of the step writes the cache rows before
+  // pos: the block's first split of them is on its way while the kernels before this one still run.
   const int64_t pos = a.positions[b], slot = a.slots[b];
   const int64_t lowest = lowest_visible_key(a.mask, pos);
   if (lowest + int64_t(blockIdx.x) * kSplitKeys > pos) return;  // no split of this block holds a visible key
+  auto split_start = [&](int split) { return lowest + int64_t(split) * kSplitKeys; };
+  auto split_count = [&](int64_t start) {
+    return int((start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1) - start);
+  };
+  const int64_t first_start = split_start(blockIdx.x);
+  stage_split<T>(a, kv_head, slot, first_start, split_count(first_start), pos, StageRows::Older, kv_s);
+  wait_for_predecessor();
+  stage_split<T>(a, kv_head, slot, first_start, split_count(first_start), pos, StageRows::Newest, kv_s);
   const int first_head = kv_head * group;
   const T* q = static_cast<const T*>(a.q) + (int64_t(b) * a.n_heads + first_head) * d;  // the group's heads
   for (int i = tid; i < group * d; i += kDecodeThreads)
     q_s[i / d * d + q_index(i % d, d, 16 / int(sizeof(T)))] = to_float(q[i]);
-  __syncthreads();
 
   // Splits past the row's last key hold nothing and are skipped (the combine reads only the splits that hold keys).
-  for (int split = blockIdx.x; split < a.splits && lowest + int64_t(split) * kSplitKeys <= pos;
-       split += gridDim.x) {
-    const int64_t start = lowest + int64_t(split) * kSplitKeys;
-    const int count = int((start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1) - start);
+  for (int split = blockIdx.x; split < a.splits && split_start(split) <= pos; split += gridDim.x) {
+    const int64_t start = split_start(split);
+    const int count = split_count(start);
+    if (split != int(blockIdx.x)) stage_split<T>(a, kv_head, slot, start, count, pos, StageRows::All, kv_s);
+    cp_async_wait<0>();
+    __syncthreads();  // the staged rows (and, the first time, the queries) are in
     // Index of (b, head first_head + hh, split) in the partial arrays.
     auto partial_index = [&](int hh) { return (int64_t(b) * a.n_heads + first_head + hh) * a.splits + split; };
-    attend_split<T, kHeads>(a, kv_head, slot, start, count, q_s, p_s, part_s, head_max, head_sum,
+    attend_split<T, kHeads>(a, count, kv_s, q_s, p_s, part_s, head_max, head_sum,
                             [&](int hh, int i, float o) { a.partial_out[partial_index(hh) * d + i] = o; });
     if (tid < group) {
       a.partial_ml[2 * partial_index(tid)] = head_max[tid];
@@ -336,9 +382,9 @@ __global__ void __launch_bounds__(kCombineThreads)
 // The fused kernel. Each working block first prepares, from the projected row qkv[b], the `group` queries of its kv
 // head as qkv_kernel (rope_cuda.cu) does (norm, RoPE, rounding to T) into shared memory. The block whose splits
 // include the row's last one (the one holding key pos) also prepares the new K and V rows and writes them to the
-// cache before its splits: a block's global writes are visible to its own threads after __syncthreads (so cache
-// reads must stay plain loads, never __ldg or through const __restrict__), no other block reads row pos, and the
-// key the row held before (pos − capacity) is visible to no query at pos, so the write races with no read. When the
+// cache before its splits, fenced GPU-wide (the block stages the row again through L2 with cp.async), no other block
+// reads row pos, and the key the row held before (pos − capacity) is visible to no query at pos, so the write races
+// with no read. When the
 // row has one split its block writes the output itself; otherwise every working block writes partials and counts
 // itself in counters[b · n_kv_heads + kv_head], and the last to arrive merges the splits and puts the counter back
 // to 0.
@@ -367,7 +413,8 @@ __global__ void __launch_bounds__(kDecodeThreads, kHeads <= 2 ? 2 : 1) fused_dec
   const QkvLayout& L = f.layout;
   const int d = a.head_dim, group = a.group, half = d / 2, per_lane = d / 32;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  float* q_s = decode_smem;                         // [group][d]
+  T* kv_s = reinterpret_cast<T*>(decode_smem);      // [2][kSplitKeys][d]: the split's K and V rows
+  float* q_s = decode_smem + decode_kv_stage_bytes(d, kElems) / sizeof(float);  // [group][d]
   float* p_s = q_s + group * d;                     // [group][kSplitKeys]
   float* part_s = p_s + group * kSplitKeys;         // [kDecodeThreads][kElems]
   float* new_k = part_s + kDecodeThreads * kElems;  // [d]
@@ -381,34 +428,28 @@ __global__ void __launch_bounds__(kDecodeThreads, kHeads <= 2 ? 2 : 1) fused_dec
   const bool rope = L.inv_freq != nullptr;
 
   let_successor_start();
-  // Before the predecessor has finished, only what no kernel writes: norm weights and RoPE frequencies.
+  // Before the predecessor has finished, only what no kernel of the chain writes: norm weights, RoPE frequencies,
+  // positions and slots (from the host), and the cache rows before pos of the block's first split (as in the split
+  // kernel).
   for (int i = tid; i < d; i += kDecodeThreads) {
     if (takes_weight(L.q_norm)) q_weight_s[i] = f.q_norm_weight[i];
     if (takes_weight(L.k_norm)) k_weight_s[i] = f.k_norm_weight[i];
     if (rope && i < half) inv_freq_s[i] = L.inv_freq[i];
   }
-  wait_for_predecessor();
   const int kv_head = blockIdx.y, b = blockIdx.z;
   const int64_t pos = a.positions[b], slot = a.slots[b];
   const int64_t lowest = lowest_visible_key(a.mask, pos);
   const int active = active_splits(a.mask, pos, a.splits);
   if (int(blockIdx.x) >= active) return;  // holds no key: no part in the merge either (see `working` below)
+  auto split_start = [&](int split) { return lowest + int64_t(split) * kSplitKeys; };
+  auto split_count = [&](int64_t start) {
+    return int((start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1) - start);
+  };
+  const int64_t first_start = split_start(blockIdx.x);
+  stage_split<T>(a, kv_head, slot, first_start, split_count(first_start), pos, StageRows::Older, kv_s);
+  wait_for_predecessor();
   const bool writes_row = (active - 1) % int(gridDim.x) == int(blockIdx.x);
   const int first_head = kv_head * group;
-  {
-    // The K/V rows of the block's first split head for L2 while the preparation runs: in a decode step they come
-    // from DRAM, and the split kernel of the separate path would have had them in flight by now.
-    const int64_t start = lowest + int64_t(blockIdx.x) * kSplitKeys;
-    const int count = int((start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1) - start);
-    constexpr int kLineElems = 128 / sizeof(T);
-    const int lines = (d + kLineElems - 1) / kLineElems;  // 128-byte lines per row
-    for (int t = tid; t < 2 * count * lines; t += kDecodeThreads) {
-      const int j = t / lines % count, line = t % lines;
-      const T* cache = static_cast<const T*>(t < count * lines ? a.k : a.v);
-      const int64_t row = (slot * a.mask.capacity + (start + j) % a.mask.capacity) * a.n_kv_heads + kv_head;
-      asm volatile("prefetch.global.L2 [%0];" ::"l"(cache + row * d + line * kLineElems));
-    }
-  }
   __syncthreads();  // the constants are in shared memory
 
   if (rope) {
@@ -493,17 +534,22 @@ __global__ void __launch_bounds__(kDecodeThreads, kHeads <= 2 ? 2 : 1) fused_dec
       else cache[cache_row + i] = rounded;
     }
   }
+  if (writes_row) __threadfence();  // the new rows reach L2, where stage_split reads them
   __syncthreads();  // the queries, and the new cache row for this block's own reads
 
   const bool single_split = active == 1;
   // The output of head first_head + hh (not held in registers through the splits: that costs spills).
   auto output = [&](int hh) { return static_cast<T*>(f.out) + (int64_t(b) * a.n_heads + first_head + hh) * d; };
-  for (int split = blockIdx.x; split < a.splits && lowest + int64_t(split) * kSplitKeys <= pos;
-       split += gridDim.x) {
-    const int64_t start = lowest + int64_t(split) * kSplitKeys;
-    const int count = int((start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1) - start);
+  // The newest row (written just above, by this block when it holds key pos) completes the first split.
+  stage_split<T>(a, kv_head, slot, first_start, split_count(first_start), pos, StageRows::Newest, kv_s);
+  for (int split = blockIdx.x; split < a.splits && split_start(split) <= pos; split += gridDim.x) {
+    const int64_t start = split_start(split);
+    const int count = split_count(start);
+    if (split != int(blockIdx.x)) stage_split<T>(a, kv_head, slot, start, count, pos, StageRows::All, kv_s);
+    cp_async_wait<0>();
+    __syncthreads();
     auto partial_index = [&](int hh) { return (int64_t(b) * a.n_heads + first_head + hh) * a.splits + split; };
-    attend_split<T, kHeads>(a, kv_head, slot, start, count, q_s, p_s, part_s, head_max, head_sum,
+    attend_split<T, kHeads>(a, count, kv_s, q_s, p_s, part_s, head_max, head_sum,
                             [&](int hh, int i, float o) {
                               // One split: the merge would give o · (1 / l), so that is written at once.
                               if (single_split) output(hh)[i] = from_float<T>(o * (1.0f / head_sum[hh]));
@@ -556,6 +602,17 @@ int sm_count() {
   int& count = counts[device & 63];
   if (count == 0) GLINT_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
   return count;
+}
+
+// Lets `kernel` take `shared` bytes of dynamic shared memory (past the default 48 KiB: the staged K/V rows).
+void allow_shared(const void* kernel, size_t shared) {
+  static std::mutex mutex;
+  static std::map<const void*, size_t> allowed;
+  std::lock_guard<std::mutex> lock(mutex);
+  size_t& bytes = allowed[kernel];
+  if (shared <= bytes || shared <= 48 * 1024) return;
+  GLINT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)));
+  bytes = shared;
 }
 
 // Blocks of `kernel` (kDecodeThreads threads, `shared` bytes) resident on one SM, asked once per kernel and size.
@@ -632,6 +689,7 @@ template <typename T>
 void launch_decode(const DecodeArgs& a, int batch, void* out, cudaStream_t stream) {
   const auto kernel = by_group<SplitKernel, T>(a.group);
   const size_t shared = decode_smem_bytes(a.group, a.head_dim, 16 / sizeof(T), false);
+  allow_shared(reinterpret_cast<const void*>(kernel), shared);
   launch_chained(kernel, decode_grid(a, batch, kernel, shared), kDecodeThreads, shared, stream, a);
   launch_chained(decode_combine_kernel<T>, dim3(unsigned(a.n_heads), unsigned(batch)), kCombineThreads, 0, stream,
                  a.partial_out, a.partial_ml, a.positions, a.mask, a.splits, a.n_heads, a.head_dim,
@@ -643,6 +701,7 @@ void launch_fused_decode(const FusedDecodeArgs& f, int batch, cudaStream_t strea
   const DecodeArgs& a = f.attn;
   const auto kernel = by_group<FusedKernel, T>(a.group);
   const size_t shared = decode_smem_bytes(a.group, a.head_dim, 16 / sizeof(T), true);
+  allow_shared(reinterpret_cast<const void*>(kernel), shared);
   launch_chained(kernel, decode_grid(a, batch, kernel, shared), kDecodeThreads, shared, stream, f);
 }
 
