@@ -59,6 +59,16 @@ struct GemvShape {
   bool gated;  // out = width; the matrix holds 2·width rows
 };
 
+// One launch of `shape` (BF16) on `rows` rows of x into y (float, or BF16 when gated).
+void run_gemv(kc::Linear& linear, const GemvShape& shape, int64_t rows, const void* w, const void* x, void* y,
+              cudaStream_t stream) {
+  if (shape.gated)
+    linear.run_gated(x, rows, w, shape.out, shape.in, glint::ops::Activation::GeluTanh, DType::BF16, y, nullptr,
+                     stream);
+  else
+    linear.run(x, rows, w, shape.out, shape.in, DType::BF16, static_cast<float*>(y), stream);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,12 +113,7 @@ int main(int argc, char** argv) {
       for (int64_t rows : {1, 8}) {
         const int launches = std::max(copies, 8);
         const double us = time_graph(stream, launches, 20, [&](int i) {
-          const void* w = weights[size_t(i % copies)].get();
-          if (s.gated)
-            linear.run_gated(x.get(), rows, w, s.out, s.in, glint::ops::Activation::GeluTanh, DType::BF16, y.get(),
-                             nullptr, stream);
-          else
-            linear.run(x.get(), rows, w, s.out, s.in, DType::BF16, y.as<float>(), stream);
+          run_gemv(linear, s, rows, weights[size_t(i % copies)].get(), x.get(), y.get(), stream);
         });
         const double gbps = double(bytes) / (us * 1e-6) / 1e9;
         std::printf("%-12s %5lld %10.2f %10.0f %7.1f%%\n", s.name, (long long)rows, us, gbps,
@@ -136,13 +141,7 @@ int main(int argc, char** argv) {
       kc::Linear linear(context);
       linear.set_gemv_split(split);
       const double us = 4 * time_graph(stream, copies * 4, 20, [&](int i) {
-        const GemvShape& g = layer[i % 4];
-        const void* w = weights[size_t(i)].get();
-        if (g.gated)
-          linear.run_gated(x.get(), 1, w, g.out, g.in, glint::ops::Activation::GeluTanh, DType::BF16, y.get(),
-                           nullptr, stream);
-        else
-          linear.run(x.get(), 1, w, g.out, g.in, DType::BF16, y.as<float>(), stream);
+        run_gemv(linear, layer[i % 4], 1, weights[size_t(i)].get(), x.get(), y.get(), stream);
       });
       const double gbps = double(layer_bytes) / (us * 1e-6) / 1e9;
       std::printf("%-12s %5d %10.2f %10.0f %7.1f%%\n", name, 1, us, gbps, 100.0 * gbps * 1e9 / bandwidth);

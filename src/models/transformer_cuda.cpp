@@ -145,8 +145,9 @@ class OpTimes {
 };
 
 // GLINT_CUDA_STEP_TIMES=1: for runs of decode graph replays, the device time of a step and the GPU's idle time
-// between one step's end and the next one's start (host work, metadata upload, graph launch). Printed to stderr
-// when the runner goes away.
+// between one step's end and the next one's start (host work, metadata upload, graph launch). Counted where the
+// host waits for a replay's results (greedy picks, logits); steps sampled with other settings are not. Printed to
+// stderr when the runner goes away.
 class StepTimes {
  public:
   StepTimes() {

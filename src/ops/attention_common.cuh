@@ -1,5 +1,6 @@
 // What the attention kernels of attention_cuda.cu (prefill, the simple kernel) and attention_decode_cuda.cu
-// (decode) share: the mask on the device, the simple one-warp-per-query kernel's launcher and the host-side checks.
+// (decode) share: 16-byte cp.async copies, the mask on the device, the simple one-warp-per-query kernel's launcher
+// and the host-side checks.
 #pragma once
 #include <cuda_runtime.h>
 

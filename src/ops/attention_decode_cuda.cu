@@ -83,9 +83,19 @@ __device__ __forceinline__ int active_splits(const MaskParams& mask, int64_t q_p
   return min(splits, int((q_pos - lowest_visible_key(mask, q_pos)) / kSplitKeys + 1));
 }
 
-// A decode block's dynamic shared memory: the split's K and V rows [2][kSplitKeys][d] (cache dtype, 16 / elems_per_chunk
-// bytes an element), then floats: the queries [group][d], scores [group][kSplitKeys], per-thread sums of the
-// weighted V [kDecodeThreads][elems_per_chunk], and (fused) the new K and V rows [d] each.
+// The keys a row at pos sees (lowest ..= pos) in splits of kSplitKeys: split s holds count(s) keys from start(s).
+struct RowSplits {
+  int64_t lowest, pos;
+  __device__ int64_t start(int split) const { return lowest + int64_t(split) * kSplitKeys; }
+  __device__ int count(int split) const {
+    const int64_t first = start(split);
+    return int((first + kSplitKeys < pos + 1 ? first + kSplitKeys : pos + 1) - first);
+  }
+};
+
+// A decode block's dynamic shared memory: the split's K and V rows [2][kSplitKeys][d] (cache dtype,
+// 16 / elems_per_chunk bytes an element), then floats: the queries [group][d], scores [group][kSplitKeys], per-thread
+// sums of the weighted V [kDecodeThreads][elems_per_chunk], and (fused) the new K and V rows [d] each.
 __host__ __device__ inline size_t decode_kv_stage_bytes(int head_dim, int elems_per_chunk) {
   return size_t(2) * kSplitKeys * size_t(head_dim) * size_t(16 / elems_per_chunk);
 }
@@ -331,24 +341,21 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_split_kernel(const Deco
   const int64_t pos = a.positions[b], slot = a.slots[b];
   const int64_t lowest = lowest_visible_key(a.mask, pos);
   if (lowest + int64_t(blockIdx.x) * kSplitKeys > pos) return;  // no split of this block holds a visible key
-  auto split_start = [&](int split) { return lowest + int64_t(split) * kSplitKeys; };
-  auto split_count = [&](int64_t start) {
-    return int((start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1) - start);
-  };
-  const int64_t first_start = split_start(blockIdx.x);
-  stage_split<T>(a, kv_head, slot, first_start, split_count(first_start), pos, StageRows::Older, kv_s);
+  const RowSplits row_splits{lowest, pos};
+  const int first = blockIdx.x;
+  stage_split<T>(a, kv_head, slot, row_splits.start(first), row_splits.count(first), pos, StageRows::Older, kv_s);
   wait_for_predecessor();
-  stage_split<T>(a, kv_head, slot, first_start, split_count(first_start), pos, StageRows::Newest, kv_s);
+  stage_split<T>(a, kv_head, slot, row_splits.start(first), row_splits.count(first), pos, StageRows::Newest, kv_s);
   const int first_head = kv_head * group;
   const T* q = static_cast<const T*>(a.q) + (int64_t(b) * a.n_heads + first_head) * d;  // the group's heads
   for (int i = tid; i < group * d; i += kDecodeThreads)
     q_s[i / d * d + q_index(i % d, d, 16 / int(sizeof(T)))] = to_float(q[i]);
 
   // Splits past the row's last key hold nothing and are skipped (the combine reads only the splits that hold keys).
-  for (int split = blockIdx.x; split < a.splits && split_start(split) <= pos; split += gridDim.x) {
-    const int64_t start = split_start(split);
-    const int count = split_count(start);
-    if (split != int(blockIdx.x)) stage_split<T>(a, kv_head, slot, start, count, pos, StageRows::All, kv_s);
+  for (int split = first; split < a.splits && row_splits.start(split) <= pos; split += gridDim.x) {
+    const int64_t start = row_splits.start(split);
+    const int count = row_splits.count(split);
+    if (split != first) stage_split<T>(a, kv_head, slot, start, count, pos, StageRows::All, kv_s);
     cp_async_wait<0>();
     __syncthreads();  // the staged rows (and, the first time, the queries) are in
     // Index of (b, head first_head + hh, split) in the partial arrays.
@@ -441,12 +448,9 @@ __global__ void __launch_bounds__(kDecodeThreads, kHeads <= 2 ? 2 : 1) fused_dec
   const int64_t lowest = lowest_visible_key(a.mask, pos);
   const int active = active_splits(a.mask, pos, a.splits);
   if (int(blockIdx.x) >= active) return;  // holds no key: no part in the merge either (see `working` below)
-  auto split_start = [&](int split) { return lowest + int64_t(split) * kSplitKeys; };
-  auto split_count = [&](int64_t start) {
-    return int((start + kSplitKeys < pos + 1 ? start + kSplitKeys : pos + 1) - start);
-  };
-  const int64_t first_start = split_start(blockIdx.x);
-  stage_split<T>(a, kv_head, slot, first_start, split_count(first_start), pos, StageRows::Older, kv_s);
+  const RowSplits row_splits{lowest, pos};
+  const int first = blockIdx.x;
+  stage_split<T>(a, kv_head, slot, row_splits.start(first), row_splits.count(first), pos, StageRows::Older, kv_s);
   wait_for_predecessor();
   const bool writes_row = (active - 1) % int(gridDim.x) == int(blockIdx.x);
   const int first_head = kv_head * group;
@@ -541,11 +545,11 @@ __global__ void __launch_bounds__(kDecodeThreads, kHeads <= 2 ? 2 : 1) fused_dec
   // The output of head first_head + hh (not held in registers through the splits: that costs spills).
   auto output = [&](int hh) { return static_cast<T*>(f.out) + (int64_t(b) * a.n_heads + first_head + hh) * d; };
   // The newest row (written just above, by this block when it holds key pos) completes the first split.
-  stage_split<T>(a, kv_head, slot, first_start, split_count(first_start), pos, StageRows::Newest, kv_s);
-  for (int split = blockIdx.x; split < a.splits && split_start(split) <= pos; split += gridDim.x) {
-    const int64_t start = split_start(split);
-    const int count = split_count(start);
-    if (split != int(blockIdx.x)) stage_split<T>(a, kv_head, slot, start, count, pos, StageRows::All, kv_s);
+  stage_split<T>(a, kv_head, slot, row_splits.start(first), row_splits.count(first), pos, StageRows::Newest, kv_s);
+  for (int split = first; split < a.splits && row_splits.start(split) <= pos; split += gridDim.x) {
+    const int64_t start = row_splits.start(split);
+    const int count = row_splits.count(split);
+    if (split != first) stage_split<T>(a, kv_head, slot, start, count, pos, StageRows::All, kv_s);
     cp_async_wait<0>();
     __syncthreads();
     auto partial_index = [&](int hh) { return (int64_t(b) * a.n_heads + first_head + hh) * a.splits + split; };

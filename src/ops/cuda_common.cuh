@@ -63,9 +63,10 @@ inline unsigned blocks_for(int64_t n, int per_block) { return unsigned((n + per_
 
 // Programmatic dependent launch (Hopper). A kernel started by launch_chained may begin while the kernel before it
 // on the stream is still running: it lets its own successor start at once (let_successor_start), may fetch what
-// no kernel of the chain writes (weights, data uploaded before it), and must call wait_for_predecessor before it reads or writes any activation, cache
-// or workspace. The wait returns once the predecessor has finished and its writes are visible, and the predecessor
-// itself waited for its own, so ordering stays transitive. Launched the ordinary way, both calls are no-ops.
+// no kernel of the chain writes (weights, data uploaded before it), and must call wait_for_predecessor before it
+// reads or writes any activation, cache or workspace. The wait returns once the predecessor has finished and its
+// writes are visible, and the predecessor itself waited for its own, so ordering stays transitive. Launched the
+// ordinary way, both calls are no-ops.
 __device__ __forceinline__ void wait_for_predecessor() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
