@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
         {"4b o", 2560, 2048, false},     {"4b gate_up", 10240, 2560, true},   {"4b down", 2560, 10240, false},
         {"4b lm_head", 262144, 2560, false},
     };
-    std::printf("%-12s %5s %10s %10s %8s\n", "gemv", "rows", "us", "GB/s", "of copy");
+    std::printf("%-12s %5s %7s %10s %10s %8s\n", "gemv", "rows", "kernel", "us", "GB/s", "of copy");
     for (const GemvShape& s : shapes) {
       if (!only.empty() && only != s.name) continue;
       const int64_t rows_of_w = s.gated ? 2 * s.out : s.out;
@@ -110,15 +110,20 @@ int main(int argc, char** argv) {
       GLINT_CUDA_CHECK(cudaMemset(x.get(), 0x3c, x.bytes()));
       kc::Linear linear(context);
       linear.set_gemv_split(split);
-      for (int64_t rows : {1, 8}) {
-        const int launches = std::max(copies, 8);
-        const double us = time_graph(stream, launches, 20, [&](int i) {
-          run_gemv(linear, s, rows, weights[size_t(i % copies)].get(), x.get(), y.get(), stream);
-        });
-        const double gbps = double(bytes) / (us * 1e-6) / 1e9;
-        std::printf("%-12s %5lld %10.2f %10.0f %7.1f%%\n", s.name, (long long)rows, us, gbps,
-                    100.0 * gbps * 1e9 / bandwidth);
+      for (int64_t rows : {1, 2, 4, 8}) {
+        for (const kc::GemvKernel kernel : {kc::GemvKernel::Scalar, kc::GemvKernel::TensorCores}) {
+          if (rows == 1 && kernel == kc::GemvKernel::TensorCores) continue;
+          linear.set_gemv_kernel(kernel);
+          const int launches = std::max(copies, 8);
+          const double us = time_graph(stream, launches, 20, [&](int i) {
+            run_gemv(linear, s, rows, weights[size_t(i % copies)].get(), x.get(), y.get(), stream);
+          });
+          const double gbps = double(bytes) / (us * 1e-6) / 1e9;
+          std::printf("%-12s %5lld %7s %10.2f %10.0f %7.1f%%\n", s.name, (long long)rows,
+                      kernel == kc::GemvKernel::Scalar ? "scalar" : "tensor", us, gbps, 100.0 * gbps * 1e9 / bandwidth);
+        }
       }
+      linear.set_gemv_kernel(kc::GemvKernel::ByRows);
     }
 
     // A decoder layer's four GEMVs back to back (qkv, o, gate/up, down), as decode chains them, layers rotating:

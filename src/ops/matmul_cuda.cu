@@ -143,6 +143,139 @@ int gemv_split(int64_t features, int64_t chunks, int sm_count) {
   return split;
 }
 
+// GEMV for several BF16 input rows (2 .. 8) on tensor cores. gemv_kernel spends about 2 · R instructions per weight
+// element with R rows (each row's x loaded and widened again), which makes 8 rows 2.2–2.6× slower than one; here a
+// warp takes 8 output features (gate/up pairs when kGated) over its part of the row, in MMAs m16n8k16 with A = the
+// input rows (rows 8..15 zero) and B = Wᵀ. Lane 4g + c loads 16 bytes (8 k) of weight row g and of input row g at
+// chunk 4·step + c. A dot product may add its terms in any order, so the chunk's first two k pairs fill the
+// fragment slots of pairs c and c + 4 of one MMA and its last two those of a second one: weights stream in whole
+// 16-byte loads, as in gemv_kernel, and x is read once per weight load instead of R times. Split parts add in a
+// fixed order.
+template <bool kGated, int kSplit>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, kGated ? 3 : 4)
+    gemv_mma_kernel(const bf16* __restrict__ x, int rows, const bf16* __restrict__ w, int64_t features, int64_t in,
+                    float* __restrict__ y, bf16* __restrict__ gated_out, Activation act) {
+  constexpr int kUnroll = kGated ? 4 : 8;  // steps of 16-byte weight loads in flight per lane
+  constexpr int kOutputs = kGated ? 2 : 1;
+  constexpr int kTilesPerBlock = kWarpsPerBlock / kSplit;
+  __shared__ float partial[kSplit > 1 ? kWarpsPerBlock * 32 * 2 * kOutputs : 1];
+  let_successor_start();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, c = lane & 3;
+  const int part = warp % kSplit;
+  const int64_t tile = int64_t(blockIdx.x) * kTilesPerBlock + warp / kSplit;
+  const int64_t feature = tile * 8 + g;  // the weight row this lane loads
+  const bool valid = feature < features;
+  const int64_t chunks = in / 8, steps = (chunks + 3) / 4;
+  const int64_t begin = steps * part / kSplit, end = steps * (part + 1) / kSplit;
+  const uint4* w0 = reinterpret_cast<const uint4*>(w + (valid ? feature : 0) * in);
+  const uint4* w1 = kGated ? reinterpret_cast<const uint4*>(w + ((valid ? feature : 0) + features) * in) : nullptr;
+
+  // Chunks past the row (or of rows past `features`) count as zeros: a garbage B or x would reach the sums. Two
+  // batches of steps alternate: the next one's loads are in flight while the MMAs take this one.
+  constexpr int kBatch = kUnroll / 2;
+  uint4 a0[kBatch], b0[kBatch], a1[kBatch], b1[kBatch];
+  auto load = [&](uint4 (&wa)[kBatch], uint4 (&wb)[kBatch], int64_t step) {
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      const int64_t chunk = (step + u) * 4 + c;
+      const bool in_range = valid && step + u < end && chunk < chunks;
+      wa[u] = in_range ? load_streaming(w0 + chunk) : make_uint4(0, 0, 0, 0);
+      if constexpr (kGated) wb[u] = in_range ? load_streaming(w1 + chunk) : make_uint4(0, 0, 0, 0);
+    }
+  };
+  // Two independent sums (by chunk half): MMAs into one accumulator wait for each other, which made long rows (the
+  // LM head) slower than the scalar kernel. Four sums took too many registers (80 / 114: fewer blocks an SM).
+  float acc[2][4] = {}, acc_up[2][4] = {};
+  const uint4* xg = reinterpret_cast<const uint4*>(x + int64_t(g < rows ? g : 0) * in);
+  auto consume = [&](const uint4 (&wa)[kBatch], const uint4 (&wb)[kBatch], int64_t step) {
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {
+      if (step + u < end) {  // the same for the whole warp, as MMAs need
+        const int64_t chunk = (step + u) * 4 + c;
+        const uint4 xv = g < rows && chunk < chunks ? xg[chunk] : make_uint4(0, 0, 0, 0);
+        const uint32_t x_lo[4] = {xv.x, 0u, xv.y, 0u}, x_hi[4] = {xv.z, 0u, xv.w, 0u};
+        mma_bf16_16816(acc[0], x_lo, wa[u].x, wa[u].y);
+        mma_bf16_16816(acc[1], x_hi, wa[u].z, wa[u].w);
+        if constexpr (kGated) {
+          mma_bf16_16816(acc_up[0], x_lo, wb[u].x, wb[u].y);
+          mma_bf16_16816(acc_up[1], x_hi, wb[u].z, wb[u].w);
+        }
+      }
+    }
+  };
+  int64_t step = begin;
+  load(a0, b0, step);
+  load(a1, b1, step + kBatch);
+  wait_for_predecessor();
+  while (step < end) {
+    consume(a0, b0, step);
+    load(a0, b0, step + 2 * kBatch);
+    step += kBatch;
+    if (step >= end) break;
+    consume(a1, b1, step);
+    load(a1, b1, step + 2 * kBatch);
+    step += kBatch;
+  }
+  // total[j] is input row g's sum for feature tile · 8 + 2c + j (entries 2 and 3 belong to the zero rows).
+  float total[2], total_up[2];
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    total[j] = acc[0][j] + acc[1][j];
+    total_up[j] = acc_up[0][j] + acc_up[1][j];
+  }
+  auto store = [&](const float* gate, const float* up) {
+    if (g >= rows) return;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int64_t f = tile * 8 + 2 * c + j;
+      if (f >= features) continue;
+      if constexpr (kGated)
+        gated_out[g * features + f] = from_float<bf16>(gated(act, gate[j], up[j]));
+      else
+        y[g * features + f] = gate[j];
+    }
+  };
+  if constexpr (kSplit == 1) {
+    store(total, total_up);
+  } else {
+    float* mine = partial + (warp * 32 + lane) * 2 * kOutputs;
+    mine[0] = total[0];
+    mine[1] = total[1];
+    if constexpr (kGated) {
+      mine[2] = total_up[0];
+      mine[3] = total_up[1];
+    }
+    __syncthreads();
+    if (part == 0) {
+      float gate[2] = {0, 0}, up[2] = {0, 0};
+#pragma unroll
+      for (int p = 0; p < kSplit; ++p) {
+        const float* theirs = partial + ((warp + p) * 32 + lane) * 2 * kOutputs;
+        gate[0] += theirs[0];
+        gate[1] += theirs[1];
+        if constexpr (kGated) {
+          up[0] += theirs[2];
+          up[1] += theirs[3];
+        }
+      }
+      store(gate, up);
+    }
+  }
+}
+
+// Warps per 8-feature tile of gemv_mma_kernel: as many as leave each warp at least 4 steps (2 KiB of weights), up
+// to the block's 8, fewer when the grid would fill the GPU 16 times over anyway (the LM head). Measured on an H200
+// at 8 rows: 16 warps a tile (512-thread blocks) made every Gemma 3 shape slower (4B qkv 8.4 → 13.4 µs, down
+// 24.8 → 29.9).
+int gemv_mma_split(int64_t features, int64_t steps, int sm_count) {
+  const int64_t tiles = (features + 7) / 8;
+  int split = 1;
+  while (split < kWarpsPerBlock && steps / (2 * split) >= 4) split *= 2;
+  while (split > 1 && tiles * split / kWarpsPerBlock > 16 * int64_t(sm_count)) split /= 2;
+  return split;
+}
+
 // The arguments of one GEMV launch.
 template <typename T>
 struct GemvCall {
@@ -179,17 +312,28 @@ void launch_gemv_rows(const GemvCall<T>& call, cudaStream_t stream) {
 
 // F32 weights (small test models) take one warp per feature.
 template <bool kGated>
-void launch_gemv(const GemvCall<float>& call, int, cudaStream_t stream) {
+void launch_gemv(const GemvCall<float>& call, int, bool, cudaStream_t stream) {
   launch_gemv_rows<float, kGated, 1>(call, stream);
 }
 
+template <bool kGated, int kSplit>
+void launch_gemv_mma(const GemvCall<bf16>& call, cudaStream_t stream) {
+  const dim3 grid(blocks_for((call.features + 7) / 8, kWarpsPerBlock / kSplit)), block(kWarpsPerBlock * 32);
+  launch_chained(gemv_mma_kernel<kGated, kSplit>, grid, block, 0, stream, call.x, int(call.rows), call.w,
+                 call.features, call.in, call.y, call.gated_out, call.act);
+}
+
 template <bool kGated>
-void launch_gemv(const GemvCall<bf16>& call, int split, cudaStream_t stream) {
+void launch_gemv(const GemvCall<bf16>& call, int split, bool tensor_cores, cudaStream_t stream) {
   switch (split) {
-    case 1: return launch_gemv_rows<bf16, kGated, 1>(call, stream);
-    case 2: return launch_gemv_rows<bf16, kGated, 2>(call, stream);
-    case 4: return launch_gemv_rows<bf16, kGated, 4>(call, stream);
-    case 8: return launch_gemv_rows<bf16, kGated, 8>(call, stream);
+    case 1:
+      return tensor_cores ? launch_gemv_mma<kGated, 1>(call, stream) : launch_gemv_rows<bf16, kGated, 1>(call, stream);
+    case 2:
+      return tensor_cores ? launch_gemv_mma<kGated, 2>(call, stream) : launch_gemv_rows<bf16, kGated, 2>(call, stream);
+    case 4:
+      return tensor_cores ? launch_gemv_mma<kGated, 4>(call, stream) : launch_gemv_rows<bf16, kGated, 4>(call, stream);
+    case 8:
+      return tensor_cores ? launch_gemv_mma<kGated, 8>(call, stream) : launch_gemv_rows<bf16, kGated, 8>(call, stream);
   }
   fail("GEMV: split ", split, " (1, 2, 4 or 8)");
 }
@@ -265,15 +409,27 @@ void Linear::run_blas(const void* x, int64_t rows, const void* w, int64_t out_fe
                                     stream));
 }
 
-int Linear::gemv_split_for(int64_t features, int64_t in_features, DType dtype) const {
+bool Linear::gemv_on_tensor_cores(int64_t rows, DType dtype) const {
+  if (dtype != DType::BF16) return false;
+  switch (gemv_kernel_) {
+    case GemvKernel::ByRows: return rows >= kTensorCoreGemvRows;
+    case GemvKernel::Scalar: return false;
+    case GemvKernel::TensorCores: return true;
+  }
+  return false;
+}
+
+int Linear::gemv_split_for(int64_t features, int64_t in_features, DType dtype, bool tensor_cores) const {
   if (gemv_split_ > 0) return gemv_split_;
   const int64_t chunks = in_features / (dtype == DType::BF16 ? 8 : 4);
-  return gemv_split(features, chunks, context_.properties().multiProcessorCount);
+  const int sms = context_.properties().multiProcessorCount;
+  return tensor_cores ? gemv_mma_split(features, (chunks + 3) / 4, sms) : gemv_split(features, chunks, sms);
 }
 
 void Linear::launch(const void* x, int64_t rows, const void* w, int64_t features, int64_t in_features, DType dtype,
                     float* y, void* gated_out, Activation act, bool gated, cudaStream_t stream) {
-  const int split = gemv_split_for(features, in_features, dtype);
+  const bool tensor_cores = gemv_on_tensor_cores(rows, dtype);
+  const int split = gemv_split_for(features, in_features, dtype, tensor_cores);
   auto run_typed = [&](auto type_tag) {
     using T = decltype(type_tag);
     GemvCall<T> call;
@@ -286,9 +442,9 @@ void Linear::launch(const void* x, int64_t rows, const void* w, int64_t features
     call.gated_out = static_cast<T*>(gated_out);
     call.act = act;
     if (gated)
-      launch_gemv<true>(call, split, stream);
+      launch_gemv<true>(call, split, tensor_cores, stream);
     else
-      launch_gemv<false>(call, split, stream);
+      launch_gemv<false>(call, split, tensor_cores, stream);
   };
   if (dtype == DType::BF16)
     run_typed(bf16{});

@@ -15,6 +15,13 @@
 namespace glint::ops::cuda {
 
 constexpr int64_t kMaxGemvRows = 8;
+// From this many rows a BF16 GEMV runs on tensor cores (gemv_mma_kernel). Fewer rows keep the scalar kernel, whose
+// warps each take one feature and so spread narrow matrices over more of the GPU: on an H200 it was up to 30%
+// faster at 2 rows (gemma3 down, gate/up), the tensor-core kernel up to 1.8× faster at 8 (docs/PERFORMANCE.md).
+constexpr int64_t kTensorCoreGemvRows = 4;
+
+// Which GEMV kernel BF16 products of up to kMaxGemvRows rows take (tests and benchmarks compare them).
+enum class GemvKernel { ByRows, Scalar, TensorCores };
 
 class Linear {
  public:
@@ -33,20 +40,24 @@ class Linear {
 
   // Forces cuBLASLt for every size (benchmarks compare the paths).
   void set_force_blas(bool force) { force_blas_ = force; }
-  // Warps per output feature in the GEMV (1, 2, 4 or 8; 0 picks by shape and SM count). Tests cover each.
+  // Warps per output feature (per 8-feature tile on tensor cores) in the GEMV: 1, 2, 4 or 8; 0 picks by shape and SM
+  // count. Tests cover each.
   void set_gemv_split(int split) { gemv_split_ = split; }
+  void set_gemv_kernel(GemvKernel kernel) { gemv_kernel_ = kernel; }
 
  private:
   struct Plan;
   void run_blas(const void* x, int64_t rows, const void* w, int64_t out_features, int64_t in_features, DType dtype,
                 float* y, cudaStream_t stream);
-  int gemv_split_for(int64_t features, int64_t in_features, DType dtype) const;
+  bool gemv_on_tensor_cores(int64_t rows, DType dtype) const;
+  int gemv_split_for(int64_t features, int64_t in_features, DType dtype, bool tensor_cores) const;
   void launch(const void* x, int64_t rows, const void* w, int64_t features, int64_t in_features, DType dtype,
               float* y, void* gated_out, Activation act, bool gated, cudaStream_t stream);
   const glint::cuda::Context& context_;
   std::map<std::tuple<int64_t, int64_t, int64_t, int>, Plan*> plans_;
   bool force_blas_ = false;
   int gemv_split_ = 0;
+  GemvKernel gemv_kernel_ = GemvKernel::ByRows;
 };
 
 }  // namespace glint::ops::cuda

@@ -54,7 +54,7 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
   // Shapes that leave partial blocks, split ranges of unequal length and rows shorter than one chunk per lane, and
   // a 4B-like shape whose row is not a multiple of the split's chunk ranges.
   for (const auto& [out, in] : {std::pair<int64_t, int64_t>{777, 1152}, {37, 4104}, {3000, 96}, {9001, 64},
-                                {2050, 2568}}) {
+                                {2050, 2568}, {20, 8}, {1031, 40}}) {
     auto x = random_floats(size_t(rows * in), 1), w = random_floats(size_t(out * in), 2);
     DeviceBuffer dx = upload(x, dtype), dw = upload(w, dtype);
     std::vector<double> ref(size_t(rows * out));
@@ -72,11 +72,17 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
         const double g = ref[size_t(r * out + i)], u = ref[size_t(r * out + width + i)];
         gref[size_t(r * width + i)] = 0.5 * g * (1 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * u;
       }
+    // BF16 GEMVs of several rows may take either kernel (by row count); both must be right for every count.
+    using ops::cuda::GemvKernel;
+    const bool both_kernels = dtype == DType::BF16 && rows >= 2 && rows <= ops::cuda::kMaxGemvRows;
+    for (const auto kernel : {GemvKernel::ByRows, GemvKernel::Scalar, GemvKernel::TensorCores})
     for (int split : {0, 1, 2, 4, 8}) {  // 0: the split the shape picks
+      if (kernel != GemvKernel::ByRows && !both_kernels) break;
       SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " rows " << rows << " out " << out << " in " << in
-                                        << " split " << split);
+                                        << " split " << split << " kernel " << int(kernel));
       ops::cuda::Linear linear(context);
       linear.set_gemv_split(split);
+      linear.set_gemv_kernel(kernel);
       DeviceBuffer dy = nan_filled(size_t(rows * out), DType::F32);
       linear.run(dx.get(), rows, dw.get(), out, in, dtype, dy.as<float>(), context.stream());
       context.synchronize();
