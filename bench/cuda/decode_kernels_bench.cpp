@@ -1,7 +1,8 @@
 // glint_cuda_bench: the decode kernels alone on the GPU, at the real Gemma 3 1B / 4B shapes, timed by CUDA-graph
 // replay so that launch costs stay out, each as bytes moved per second against the measured copy bandwidth.
 // Weights rotate over copies larger than L2 together, so every launch reads DRAM as a real decode step does.
-//   glint_cuda_bench [--split N] [--only "4b down" | "4b layer" | attention]   (defaults: by shape; all)
+//   glint_cuda_bench [--split N] [--rows R] [--only "4b down" | "4b layer" | attention]
+// (defaults: by shape; rows 1, 2, 4 and 8; all)
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -73,10 +74,12 @@ void run_gemv(kc::Linear& linear, const GemvShape& shape, int64_t rows, const vo
 
 int main(int argc, char** argv) {
   int split = 0;
+  int64_t only_rows = 0;  // one row count of the GEMV lines, e.g. for a profiler
   std::string only;  // one GEMV shape by name ("4b down") or "attention", e.g. for a profiler
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--split") == 0) split = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+    else if (std::strcmp(argv[i], "--rows") == 0) only_rows = std::atoll(argv[i + 1]);
 
   }
   if (glint::cuda_device_count() == 0) {
@@ -111,6 +114,7 @@ int main(int argc, char** argv) {
       kc::Linear linear(context);
       linear.set_gemv_split(split);
       for (int64_t rows : {1, 2, 4, 8}) {
+        if (only_rows != 0 && rows != only_rows) continue;
         for (const kc::GemvKernel kernel : {kc::GemvKernel::Scalar, kc::GemvKernel::TensorCores}) {
           if (rows == 1 && kernel == kc::GemvKernel::TensorCores) continue;
           linear.set_gemv_kernel(kernel);
