@@ -1,7 +1,7 @@
 // glint_cuda_bench: the decode kernels alone on the GPU, at the real Gemma 3 1B / 4B shapes, timed by CUDA-graph
 // replay so that launch costs stay out, each as bytes moved per second against the measured copy bandwidth.
 // Weights rotate over copies larger than L2 together, so every launch reads DRAM as a real decode step does.
-//   glint_cuda_bench [--split N] [--rows R] [--only "4b down" | "4b layer" | attention]
+//   glint_cuda_bench [--split N] [--rows R] [--only "4b down" | "4b layer" | attention | sync]
 // (defaults: by shape; rows 1, 2, 4 and 8; all)
 #include <cuda_runtime.h>
 
@@ -16,43 +16,17 @@
 #include "ops/attention_cuda.h"
 #include "ops/cuda_ops.h"
 #include "ops/matmul_cuda.h"
+#include "graph_timer.h"
+#include "sync_bench.h"
 
 namespace {
 
 using glint::DType;
 using glint::cuda::DeviceBuffer;
+using glint::bench::time_graph;
 namespace kc = glint::ops::cuda;
 
 constexpr size_t kRotateBytes = size_t(256) << 20;  // well past L2 (50 MiB on an H100/H200)
-
-// Median-free and simple: the mean over `replays` replays of a graph of `launches` launches, in microseconds.
-template <typename Launch>
-double time_graph(cudaStream_t stream, int launches, int replays, Launch&& launch) {
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-  for (int i = 0; i < launches; ++i) launch(i);  // warm-up (and one-time setup) outside the capture
-  GLINT_CUDA_CHECK(cudaStreamSynchronize(stream));
-  GLINT_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < launches; ++i) launch(i);
-  GLINT_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
-  GLINT_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
-  GLINT_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-  GLINT_CUDA_CHECK(cudaStreamSynchronize(stream));
-  cudaEvent_t start, stop;
-  GLINT_CUDA_CHECK(cudaEventCreate(&start));
-  GLINT_CUDA_CHECK(cudaEventCreate(&stop));
-  GLINT_CUDA_CHECK(cudaEventRecord(start, stream));
-  for (int r = 0; r < replays; ++r) GLINT_CUDA_CHECK(cudaGraphLaunch(exec, stream));
-  GLINT_CUDA_CHECK(cudaEventRecord(stop, stream));
-  GLINT_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0;
-  GLINT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  return 1e3 * double(ms) / double(launches * replays);
-}
 
 struct GemvShape {
   const char* name;
@@ -156,6 +130,10 @@ int main(int argc, char** argv) {
       std::printf("%-12s %5d %10.2f %10.0f %7.1f%%\n", name, 1, us, gbps, 100.0 * gbps * 1e9 / bandwidth);
     }
 
+    if (only.empty() || only == "sync") {
+      glint::bench::time_phase_sync(stream, context.properties().multiProcessorCount);
+      if (!only.empty()) return 0;
+    }
     if (!only.empty() && only != "attention") return 0;
     // Decode attention (Gemma 3 4B: 8 heads, 4 kv heads, head_dim 256) over a full-attention cache: the attention
     // alone, with the q/k/v preparation before it (qkv_rope_cache_write), and both fused in one launch.
