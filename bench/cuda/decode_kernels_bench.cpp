@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
         run_gemv(linear, layer[i % 4], 1, weights[size_t(i)].get(), x.get(), y.get(), stream);
       });
       const double gbps = double(layer_bytes) / (us * 1e-6) / 1e9;
-      std::printf("%-12s %5d %10.2f %10.0f %7.1f%%\n", name, 1, us, gbps, 100.0 * gbps * 1e9 / bandwidth);
+      std::printf("%-12s %5d %7s %10.2f %10.0f %7.1f%%\n", name, 1, "scalar", us, gbps,
+                  100.0 * gbps * 1e9 / bandwidth);
     }
 
     if (only.empty() || only == "sync") {

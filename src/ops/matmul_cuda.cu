@@ -323,17 +323,21 @@ void launch_gemv_mma(const GemvCall<bf16>& call, cudaStream_t stream) {
                  call.features, call.in, call.y, call.gated_out, call.act);
 }
 
+template <bool kGated, int kSplit>
+void launch_gemv_split(const GemvCall<bf16>& call, bool tensor_cores, cudaStream_t stream) {
+  if (tensor_cores)
+    launch_gemv_mma<kGated, kSplit>(call, stream);
+  else
+    launch_gemv_rows<bf16, kGated, kSplit>(call, stream);
+}
+
 template <bool kGated>
 void launch_gemv(const GemvCall<bf16>& call, int split, bool tensor_cores, cudaStream_t stream) {
   switch (split) {
-    case 1:
-      return tensor_cores ? launch_gemv_mma<kGated, 1>(call, stream) : launch_gemv_rows<bf16, kGated, 1>(call, stream);
-    case 2:
-      return tensor_cores ? launch_gemv_mma<kGated, 2>(call, stream) : launch_gemv_rows<bf16, kGated, 2>(call, stream);
-    case 4:
-      return tensor_cores ? launch_gemv_mma<kGated, 4>(call, stream) : launch_gemv_rows<bf16, kGated, 4>(call, stream);
-    case 8:
-      return tensor_cores ? launch_gemv_mma<kGated, 8>(call, stream) : launch_gemv_rows<bf16, kGated, 8>(call, stream);
+    case 1: return launch_gemv_split<kGated, 1>(call, tensor_cores, stream);
+    case 2: return launch_gemv_split<kGated, 2>(call, tensor_cores, stream);
+    case 4: return launch_gemv_split<kGated, 4>(call, tensor_cores, stream);
+    case 8: return launch_gemv_split<kGated, 8>(call, tensor_cores, stream);
   }
   fail("GEMV: split ", split, " (1, 2, 4 or 8)");
 }
