@@ -44,6 +44,16 @@ void run_gemv(kc::Linear& linear, const GemvShape& shape, int64_t rows, const vo
     linear.run(x, rows, w, shape.out, shape.in, DType::BF16, static_cast<float*>(y), stream);
 }
 
+const char* kernel_name(kc::GemvKernel kernel) {
+  switch (kernel) {
+    case kc::GemvKernel::Scalar: return "scalar";
+    case kc::GemvKernel::Streaming: return "stream";
+    case kc::GemvKernel::TensorCores: return "tensor";
+    case kc::GemvKernel::ByRows: break;
+  }
+  return "default";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,7 +99,8 @@ int main(int argc, char** argv) {
       linear.set_gemv_split(split);
       for (int64_t rows : {1, 2, 4, 8}) {
         if (only_rows != 0 && rows != only_rows) continue;
-        for (const kc::GemvKernel kernel : {kc::GemvKernel::Scalar, kc::GemvKernel::TensorCores}) {
+        for (const kc::GemvKernel kernel :
+             {kc::GemvKernel::Scalar, kc::GemvKernel::Streaming, kc::GemvKernel::TensorCores}) {
           if (rows == 1 && kernel == kc::GemvKernel::TensorCores) continue;
           linear.set_gemv_kernel(kernel);
           const int launches = std::max(copies, 8);
@@ -98,7 +109,7 @@ int main(int argc, char** argv) {
           });
           const double gbps = double(bytes) / (us * 1e-6) / 1e9;
           std::printf("%-12s %5lld %7s %10.2f %10.0f %7.1f%%\n", s.name, (long long)rows,
-                      kernel == kc::GemvKernel::Scalar ? "scalar" : "tensor", us, gbps, 100.0 * gbps * 1e9 / bandwidth);
+                      kernel_name(kernel), us, gbps, 100.0 * gbps * 1e9 / bandwidth);
         }
       }
       linear.set_gemv_kernel(kc::GemvKernel::ByRows);
@@ -123,12 +134,15 @@ int main(int argc, char** argv) {
       GLINT_CUDA_CHECK(cudaMemset(x.get(), 0x3c, x.bytes()));
       kc::Linear linear(context);
       linear.set_gemv_split(split);
-      const double us = 4 * time_graph(stream, copies * 4, 20, [&](int i) {
-        run_gemv(linear, layer[i % 4], 1, weights[size_t(i)].get(), x.get(), y.get(), stream);
-      });
-      const double gbps = double(layer_bytes) / (us * 1e-6) / 1e9;
-      std::printf("%-12s %5d %7s %10.2f %10.0f %7.1f%%\n", name, 1, "scalar", us, gbps,
-                  100.0 * gbps * 1e9 / bandwidth);
+      for (const kc::GemvKernel kernel : {kc::GemvKernel::Scalar, kc::GemvKernel::Streaming}) {
+        linear.set_gemv_kernel(kernel);
+        const double us = 4 * time_graph(stream, copies * 4, 20, [&](int i) {
+          run_gemv(linear, layer[i % 4], 1, weights[size_t(i)].get(), x.get(), y.get(), stream);
+        });
+        const double gbps = double(layer_bytes) / (us * 1e-6) / 1e9;
+        std::printf("%-12s %5d %7s %10.2f %10.0f %7.1f%%\n", name, 1, kernel_name(kernel), us, gbps,
+                    100.0 * gbps * 1e9 / bandwidth);
+      }
     }
 
     if (only.empty() || only == "sync") {

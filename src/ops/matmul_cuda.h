@@ -20,12 +20,15 @@ constexpr int64_t kMaxGemvRows = 8;
 // faster at 2 rows (gemma3 down, gate/up), the tensor-core kernel up to 1.8× faster at 8 (docs/PERFORMANCE.md).
 constexpr int64_t kTensorCoreGemvRows = 4;
 
-// Which GEMV kernel BF16 products of up to kMaxGemvRows rows take (tests and benchmarks compare them).
-enum class GemvKernel { ByRows, Scalar, TensorCores };
+// Which GEMV kernel products of up to kMaxGemvRows rows take (tests and benchmarks compare them). ByRows: tensor
+// cores from kTensorCoreGemvRows BF16 rows; one row streams (gemv_stream_kernel) unless the matrix has very many
+// features (the LM head), GLINT_CUDA_GEMV=scalar turning that off for comparisons; the rest take the scalar kernel.
+// TensorCores applies to BF16 only (F32 products take the scalar kernel).
+enum class GemvKernel { ByRows, Scalar, Streaming, TensorCores };
 
 class Linear {
  public:
-  explicit Linear(const glint::cuda::Context& context) : context_(context) {}
+  explicit Linear(const glint::cuda::Context& context);
   ~Linear();
   Linear(const Linear&) = delete;
   Linear& operator=(const Linear&) = delete;
@@ -49,7 +52,7 @@ class Linear {
   struct Plan;
   void run_blas(const void* x, int64_t rows, const void* w, int64_t out_features, int64_t in_features, DType dtype,
                 float* y, cudaStream_t stream);
-  bool gemv_on_tensor_cores(int64_t rows, DType dtype) const;
+  GemvKernel gemv_kernel_for(int64_t rows, int64_t features, DType dtype) const;
   int gemv_split_for(int64_t features, int64_t in_features, DType dtype, bool tensor_cores) const;
   void launch(const void* x, int64_t rows, const void* w, int64_t features, int64_t in_features, DType dtype,
               float* y, void* gated_out, Activation act, bool gated, cudaStream_t stream);
@@ -58,6 +61,7 @@ class Linear {
   bool force_blas_ = false;
   int gemv_split_ = 0;
   GemvKernel gemv_kernel_ = GemvKernel::ByRows;
+  bool stream_one_row_ = true;
 };
 
 }  // namespace glint::ops::cuda

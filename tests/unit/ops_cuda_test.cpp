@@ -72,12 +72,14 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
         const double g = ref[size_t(r * out + i)], u = ref[size_t(r * out + width + i)];
         gref[size_t(r * width + i)] = 0.5 * g * (1 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * u;
       }
-    // BF16 GEMVs of several rows may take either kernel (by row count); both must be right for every count.
+    // Every GEMV kernel must be right for every row count it can take (the default picks by row count); the
+    // tensor-core one takes BF16 only. The streaming kernel has no split setting.
     using ops::cuda::GemvKernel;
-    const bool both_kernels = dtype == DType::BF16 && rows >= 2 && rows <= ops::cuda::kMaxGemvRows;
-    for (const auto kernel : {GemvKernel::ByRows, GemvKernel::Scalar, GemvKernel::TensorCores})
+    for (const auto kernel : {GemvKernel::ByRows, GemvKernel::Scalar, GemvKernel::Streaming, GemvKernel::TensorCores})
     for (int split : {0, 1, 2, 4, 8}) {  // 0: the split the shape picks
-      if (kernel != GemvKernel::ByRows && !both_kernels) break;
+      if (kernel != GemvKernel::ByRows && rows > ops::cuda::kMaxGemvRows) break;
+      if (kernel == GemvKernel::TensorCores && dtype != DType::BF16) break;
+      if (kernel == GemvKernel::Streaming && split != 0) break;
       SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " rows " << rows << " out " << out << " in " << in
                                         << " split " << split << " kernel " << int(kernel));
       ops::cuda::Linear linear(context);
