@@ -310,14 +310,14 @@ void launch_gemv_rows(const GemvCall<T>& call, cudaStream_t stream) {
   fail("GEMV: ", call.rows, " rows (at most ", kMaxGemvRows, ")");
 }
 
-// Streaming GEMV for one row: a grid of resident blocks only (one wave), each over a contiguous range of features.
+// Streaming GEMV for one or two rows: a grid of resident blocks only (one wave), each over a contiguous range of features.
 // A feature's row is cut into parts of at most 32 · stream_slots chunks, so that a part is one 16-byte load (a gate
 // and an up load when kGated) per lane and slot; warp w of a block takes the block's parts w, w + 8, w + 16, ... in
 // memory order, and while it adds up one part the loads of the next are in flight. gemv_kernel instead gives each
 // block a fixed feature group: its grid runs in waves, and each warp's loads end with its part, so the medium
 // matrices of decode (one to five waves of short rows) pay the load latency once per wave. On an H200 (µs, 1 row):
-// 1B qkv 2.75 → 2.16, down 7.55 → 6.39, gate/up 11.0 → 10.0; 4B o 5.14 → 4.03, qkv 8.23 → 7.35. The LM head (a
-// 32k-block scalar grid) lost, 138.6 → 172.2 for 1B, so it keeps gemv_kernel. Part sums meet in shared memory and
+// 1B qkv 2.75 → 2.16, down 7.55 → 6.39, gate/up 11.0 → 10.0; 4B o 5.14 → 4.03, qkv 8.23 → 7.35; at 2 rows 8–25%
+// faster too. The LM head (a 32k-block scalar grid) lost, 137 → 171 µs for 1B, so it keeps gemv_kernel. Part sums meet in shared memory and
 // are added in a fixed order, as in gemv_kernel.
 template <bool kGated>
 constexpr int stream_slots() { return kGated ? 2 : 4; }  // loads per lane and part (two parts in flight)
@@ -520,7 +520,7 @@ struct Linear::Plan {
 
 Linear::Linear(const glint::cuda::Context& context) : context_(context) {
   const char* choice = std::getenv("GLINT_CUDA_GEMV");
-  if (choice != nullptr && std::strcmp(choice, "scalar") == 0) stream_one_row_ = false;
+  if (choice != nullptr && std::strcmp(choice, "scalar") == 0) stream_few_rows_ = false;
 }
 
 Linear::~Linear() {
@@ -578,7 +578,7 @@ GemvKernel Linear::gemv_kernel_for(int64_t rows, int64_t features, DType dtype) 
   // one contiguous range per resident block the H200 read the 1B LM head at 83% of copy instead of 103%.
   const int sms = context_.properties().multiProcessorCount;
   const bool many_waves = int64_t(blocks_for(features, kWarpsPerBlock)) >= 16 * int64_t(sms);
-  return rows == 1 && stream_one_row_ && !many_waves ? GemvKernel::Streaming : GemvKernel::Scalar;
+  return rows <= kStreamGemvRows && stream_few_rows_ && !many_waves ? GemvKernel::Streaming : GemvKernel::Scalar;
 }
 
 int Linear::gemv_split_for(int64_t features, int64_t in_features, DType dtype, bool tensor_cores) const {

@@ -20,8 +20,12 @@ constexpr int64_t kMaxGemvRows = 8;
 // faster at 2 rows (gemma3 down, gate/up), the tensor-core kernel up to 1.8× faster at 8 (docs/PERFORMANCE.md).
 constexpr int64_t kTensorCoreGemvRows = 4;
 
+// Up to this many rows a GEMV streams (gemv_stream_kernel) unless its matrix has very many features. Measured on an
+// H200 at 1 and 2 rows (docs/PERFORMANCE.md); 3 rows keep the scalar kernel until measured.
+constexpr int64_t kStreamGemvRows = 2;
+
 // Which GEMV kernel products of up to kMaxGemvRows rows take (tests and benchmarks compare them). ByRows: tensor
-// cores from kTensorCoreGemvRows BF16 rows; one row streams (gemv_stream_kernel) unless the matrix has very many
+// cores from kTensorCoreGemvRows BF16 rows; up to kStreamGemvRows rows stream unless the matrix has very many
 // features (the LM head), GLINT_CUDA_GEMV=scalar turning that off for comparisons; the rest take the scalar kernel.
 // TensorCores applies to BF16 only (F32 products take the scalar kernel).
 enum class GemvKernel { ByRows, Scalar, Streaming, TensorCores };
@@ -61,7 +65,7 @@ class Linear {
   bool force_blas_ = false;
   int gemv_split_ = 0;
   GemvKernel gemv_kernel_ = GemvKernel::ByRows;
-  bool stream_one_row_ = true;
+  bool stream_few_rows_ = true;
 };
 
 }  // namespace glint::ops::cuda
