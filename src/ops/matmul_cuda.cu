@@ -423,6 +423,7 @@ constexpr int64_t kStreamSharedFloats = 12 * 1024;
 template <typename T, bool kGated, int R>
 void launch_gemv_stream(const GemvCall<T>& call, int sm_count, cudaStream_t stream) {
   constexpr int kOutputs = kGated ? 2 : 1;
+  if (call.features == 0) return;  // an empty grid is a launch error
   auto kernel = gemv_stream_kernel<T, R, kGated>;
   static const int blocks_per_sm = [&] {
     int n = 0;
