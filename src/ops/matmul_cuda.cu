@@ -423,7 +423,6 @@ constexpr int64_t kStreamSharedFloats = 12 * 1024;
 template <typename T, bool kGated, int R>
 void launch_gemv_stream(const GemvCall<T>& call, int sm_count, cudaStream_t stream) {
   constexpr int kOutputs = kGated ? 2 : 1;
-  if (call.features == 0) return;  // an empty grid is a launch error
   auto kernel = gemv_stream_kernel<T, R, kGated>;
   static const int blocks_per_sm = [&] {
     int n = 0;
@@ -626,7 +625,7 @@ void Linear::launch(const void* x, int64_t rows, const void* w, int64_t features
 
 void Linear::run(const void* x, int64_t rows, const void* w, int64_t out_features, int64_t in_features, DType dtype,
                  float* y, cudaStream_t stream) {
-  if (rows == 0) return;
+  if (rows == 0 || out_features == 0) return;  // an empty grid would be a launch error
   if (!force_blas_ && gemv_fits(rows, in_features, dtype, x, w)) {
     launch(x, rows, w, out_features, in_features, dtype, y, nullptr, Activation::GeluTanh, false, stream);
     return;
@@ -636,7 +635,7 @@ void Linear::run(const void* x, int64_t rows, const void* w, int64_t out_feature
 
 void Linear::run_gated(const void* x, int64_t rows, const void* w, int64_t width, int64_t in_features, Activation act,
                        DType dtype, void* out, float* scratch, cudaStream_t stream) {
-  if (rows == 0) return;
+  if (rows == 0 || width == 0) return;
   if (!force_blas_ && gemv_fits(rows, in_features, dtype, x, w)) {
     launch(x, rows, w, width, in_features, dtype, nullptr, out, act, true, stream);
     return;
