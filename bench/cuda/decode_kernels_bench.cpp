@@ -2,7 +2,7 @@
 // replay so that launch costs stay out, each as bytes moved per second against the measured copy bandwidth.
 // Weights rotate over copies larger than L2 together, so every launch reads DRAM as a real decode step does.
 //   glint_cuda_bench [--split N] [--rows R] [--only "4b down" | "4b layer" | attention | sync]
-// (defaults: by shape; rows 1, 2, 4 and 8; all)
+// (defaults: by shape; rows 1, 2, 3, 4 and 8; all)
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
       GLINT_CUDA_CHECK(cudaMemset(x.get(), 0x3c, x.bytes()));
       kc::Linear linear(context);
       linear.set_gemv_split(split);
-      for (int64_t rows : {1, 2, 4, 8}) {
+      for (int64_t rows : {1, 2, 3, 4, 8}) {
         if (only_rows != 0 && rows != only_rows) continue;
         for (const kc::GemvKernel kernel :
              {kc::GemvKernel::Scalar, kc::GemvKernel::Streaming, kc::GemvKernel::TensorCores}) {
