@@ -134,13 +134,19 @@ int main(int argc, char** argv) {
       GLINT_CUDA_CHECK(cudaMemset(x.get(), 0x3c, x.bytes()));
       kc::Linear linear(context);
       linear.set_gemv_split(split);
-      for (const kc::GemvKernel kernel : {kc::GemvKernel::Scalar, kc::GemvKernel::Streaming}) {
+      // The streaming kernel also with its grid capped at 3 and 2 blocks an SM ("stream/3"), which lets the next
+      // GEMV's blocks start loading during this one's end.
+      for (const int cap : {-1, 0, 3, 2}) {
+        const kc::GemvKernel kernel = cap < 0 ? kc::GemvKernel::Scalar : kc::GemvKernel::Streaming;
         linear.set_gemv_kernel(kernel);
+        linear.set_stream_blocks_per_sm(std::max(cap, 0));
+        const std::string label = cap > 0 ? std::string(kernel_name(kernel)) + "/" + std::to_string(cap)
+                                          : std::string(kernel_name(kernel));
         const double us = 4 * time_graph(stream, copies * 4, 20, [&](int i) {
           run_gemv(linear, layer[i % 4], 1, weights[size_t(i)].get(), x.get(), y.get(), stream);
         });
         const double gbps = double(layer_bytes) / (us * 1e-6) / 1e9;
-        std::printf("%-12s %5d %7s %10.2f %10.0f %7.1f%%\n", name, 1, kernel_name(kernel), us, gbps,
+        std::printf("%-12s %5d %8s %9.2f %10.0f %7.1f%%\n", name, 1, label.c_str(), us, gbps,
                     100.0 * gbps * 1e9 / bandwidth);
       }
     }

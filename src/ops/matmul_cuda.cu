@@ -310,15 +310,15 @@ void launch_gemv_rows(const GemvCall<T>& call, cudaStream_t stream) {
   fail("GEMV: ", call.rows, " rows (at most ", kMaxGemvRows, ")");
 }
 
-// Streaming GEMV for one or two rows: a grid of resident blocks only (one wave), each over a contiguous range of features.
-// A feature's row is cut into parts of at most 32 · stream_slots chunks, so that a part is one 16-byte load (a gate
-// and an up load when kGated) per lane and slot; warp w of a block takes the block's parts w, w + 8, w + 16, ... in
-// memory order, and while it adds up one part the loads of the next are in flight. gemv_kernel instead gives each
-// block a fixed feature group: its grid runs in waves, and each warp's loads end with its part, so the medium
-// matrices of decode (one to five waves of short rows) pay the load latency once per wave. On an H200 (µs, 1 row):
-// 1B qkv 2.75 → 2.16, down 7.55 → 6.39, gate/up 11.0 → 10.0; 4B o 5.14 → 4.03, qkv 8.23 → 7.35; at 2 rows 8–25%
-// faster too. The LM head (a 32k-block scalar grid) lost, 137 → 171 µs for 1B, so it keeps gemv_kernel. Part sums meet in shared memory and
-// are added in a fixed order, as in gemv_kernel.
+// Streaming GEMV for one or two rows: a grid of resident blocks only (one wave), each over a contiguous range of
+// features. A feature's row is cut into parts of at most 32 · stream_slots chunks, so that a part is one 16-byte load
+// (a gate and an up load when kGated) per lane and slot; warp w of a block takes the block's parts w, w + 8, w + 16,
+// ... in memory order, and while it adds up one part the loads of the next are in flight. gemv_kernel instead gives
+// each block a fixed feature group: its grid runs in waves, and each warp's loads end with its part, so the medium
+// matrices of decode (one to five waves of short rows) pay the load latency once per wave. On an H200 (µs, 1 row): 1B
+// qkv 2.75 → 2.16, down 7.55 → 6.39, gate/up 11.0 → 10.0; 4B o 5.14 → 4.03, qkv 8.23 → 7.35; at 2 rows 8–25% faster
+// too. The LM head (a 32k-block scalar grid) lost, 137 → 171 µs for 1B, so it keeps gemv_kernel. Part sums meet in
+// shared memory and are added in a fixed order, as in gemv_kernel.
 template <bool kGated>
 constexpr int stream_slots() { return kGated ? 2 : 4; }  // loads per lane and part (two parts in flight)
 
@@ -420,8 +420,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 // Part sums of a block stay under 48 KiB (no opt-in needed): a matrix with many features a block gets more blocks.
 constexpr int64_t kStreamSharedFloats = 12 * 1024;
 
+// `blocks_per_sm` caps the grid below the occupancy limit (0: no cap), which leaves room on each SM for the next
+// kernel of a PDL chain to become resident and issue its weight loads while this one ends.
 template <typename T, bool kGated, int R>
-void launch_gemv_stream(const GemvCall<T>& call, int sm_count, cudaStream_t stream) {
+void launch_gemv_stream(const GemvCall<T>& call, int sm_count, int blocks_per_sm_cap, cudaStream_t stream) {
   constexpr int kOutputs = kGated ? 2 : 1;
   auto kernel = gemv_stream_kernel<T, R, kGated>;
   static const int blocks_per_sm = [&] {
@@ -435,7 +437,8 @@ void launch_gemv_stream(const GemvCall<T>& call, int sm_count, cudaStream_t stre
   const int64_t parts = std::max<int64_t>(1, (chunks + most - 1) / most);
   const int64_t part_chunks = (chunks + parts - 1) / parts;
   const int64_t max_block_features = std::max<int64_t>(1, kStreamSharedFloats / (parts * R * kOutputs));
-  int64_t grid = std::min<int64_t>(int64_t(blocks_per_sm) * sm_count, call.features);
+  const int per_sm = blocks_per_sm_cap > 0 ? std::min(blocks_per_sm, blocks_per_sm_cap) : blocks_per_sm;
+  int64_t grid = std::min<int64_t>(int64_t(per_sm) * sm_count, call.features);
   grid = std::max(grid, (call.features + max_block_features - 1) / max_block_features);
   const int64_t block_features = (call.features + grid - 1) / grid;
   const size_t shared = size_t(block_features * parts * R * kOutputs) * sizeof(float);
@@ -444,16 +447,16 @@ void launch_gemv_stream(const GemvCall<T>& call, int sm_count, cudaStream_t stre
 }
 
 template <typename T, bool kGated>
-void launch_gemv_stream_rows(const GemvCall<T>& call, int sm_count, cudaStream_t stream) {
+void launch_gemv_stream_rows(const GemvCall<T>& call, int sm_count, int blocks_per_sm_cap, cudaStream_t stream) {
   switch (call.rows) {
-    case 1: return launch_gemv_stream<T, kGated, 1>(call, sm_count, stream);
-    case 2: return launch_gemv_stream<T, kGated, 2>(call, sm_count, stream);
-    case 3: return launch_gemv_stream<T, kGated, 3>(call, sm_count, stream);
-    case 4: return launch_gemv_stream<T, kGated, 4>(call, sm_count, stream);
-    case 5: return launch_gemv_stream<T, kGated, 5>(call, sm_count, stream);
-    case 6: return launch_gemv_stream<T, kGated, 6>(call, sm_count, stream);
-    case 7: return launch_gemv_stream<T, kGated, 7>(call, sm_count, stream);
-    case 8: return launch_gemv_stream<T, kGated, 8>(call, sm_count, stream);
+    case 1: return launch_gemv_stream<T, kGated, 1>(call, sm_count, blocks_per_sm_cap, stream);
+    case 2: return launch_gemv_stream<T, kGated, 2>(call, sm_count, blocks_per_sm_cap, stream);
+    case 3: return launch_gemv_stream<T, kGated, 3>(call, sm_count, blocks_per_sm_cap, stream);
+    case 4: return launch_gemv_stream<T, kGated, 4>(call, sm_count, blocks_per_sm_cap, stream);
+    case 5: return launch_gemv_stream<T, kGated, 5>(call, sm_count, blocks_per_sm_cap, stream);
+    case 6: return launch_gemv_stream<T, kGated, 6>(call, sm_count, blocks_per_sm_cap, stream);
+    case 7: return launch_gemv_stream<T, kGated, 7>(call, sm_count, blocks_per_sm_cap, stream);
+    case 8: return launch_gemv_stream<T, kGated, 8>(call, sm_count, blocks_per_sm_cap, stream);
   }
   fail("GEMV: ", call.rows, " rows (at most ", kMaxGemvRows, ")");
 }
@@ -521,6 +524,8 @@ struct Linear::Plan {
 Linear::Linear(const glint::cuda::Context& context) : context_(context) {
   const char* choice = std::getenv("GLINT_CUDA_GEMV");
   if (choice != nullptr && std::strcmp(choice, "scalar") == 0) stream_few_rows_ = false;
+  if (const char* blocks = std::getenv("GLINT_CUDA_GEMV_BLOCKS"))
+    stream_blocks_per_sm_ = std::max(0, std::atoi(blocks));
 }
 
 Linear::~Linear() {
@@ -606,9 +611,9 @@ void Linear::launch(const void* x, int64_t rows, const void* w, int64_t features
     call.act = act;
     if (kernel == GemvKernel::Streaming) {
       if (gated)
-        launch_gemv_stream_rows<T, true>(call, sms, stream);
+        launch_gemv_stream_rows<T, true>(call, sms, stream_blocks_per_sm_, stream);
       else
-        launch_gemv_stream_rows<T, false>(call, sms, stream);
+        launch_gemv_stream_rows<T, false>(call, sms, stream_blocks_per_sm_, stream);
       return;
     }
     const int split = gemv_split_for(features, in_features, dtype, tensor_cores);

@@ -51,6 +51,9 @@ class Linear {
   // count. Tests cover each.
   void set_gemv_split(int split) { gemv_split_ = split; }
   void set_gemv_kernel(GemvKernel kernel) { gemv_kernel_ = kernel; }
+  // Blocks an SM of the streaming GEMV's grid, at most (0: as many as fit). Fewer leave room for the next kernel of
+  // a PDL chain to start loading its weights early. GLINT_CUDA_GEMV_BLOCKS=N sets it (for comparisons).
+  void set_stream_blocks_per_sm(int blocks) { stream_blocks_per_sm_ = blocks; }
 
  private:
   struct Plan;
@@ -66,6 +69,7 @@ class Linear {
   int gemv_split_ = 0;
   GemvKernel gemv_kernel_ = GemvKernel::ByRows;
   bool stream_few_rows_ = true;
+  int stream_blocks_per_sm_ = 0;
 };
 
 }  // namespace glint::ops::cuda

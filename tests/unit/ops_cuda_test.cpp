@@ -73,17 +73,19 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
         gref[size_t(r * width + i)] = 0.5 * g * (1 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * u;
       }
     // Every GEMV kernel must be right for every row count it can take (the default picks by row count); the
-    // tensor-core one takes BF16 only. The streaming kernel has no split setting.
+    // tensor-core one takes BF16 only. The streaming kernel has no split setting: there "split" 1 caps its grid at
+    // one block an SM instead (more features a block).
     using ops::cuda::GemvKernel;
     for (const auto kernel : {GemvKernel::ByRows, GemvKernel::Scalar, GemvKernel::Streaming, GemvKernel::TensorCores})
     for (int split : {0, 1, 2, 4, 8}) {  // 0: the split the shape picks
       if (kernel != GemvKernel::ByRows && rows > ops::cuda::kMaxGemvRows) break;
       if (kernel == GemvKernel::TensorCores && dtype != DType::BF16) break;
-      if (kernel == GemvKernel::Streaming && split != 0) break;
+      if (kernel == GemvKernel::Streaming && split > 1) break;
       SCOPED_TRACE(::testing::Message() << dtype_name(dtype) << " rows " << rows << " out " << out << " in " << in
                                         << " split " << split << " kernel " << int(kernel));
       ops::cuda::Linear linear(context);
-      linear.set_gemv_split(split);
+      linear.set_gemv_split(kernel == GemvKernel::Streaming ? 0 : split);
+      linear.set_stream_blocks_per_sm(kernel == GemvKernel::Streaming ? split : 0);
       linear.set_gemv_kernel(kernel);
       DeviceBuffer dy = nan_filled(size_t(rows * out), DType::F32);
       linear.run(dx.get(), rows, dw.get(), out, in, dtype, dy.as<float>(), context.stream());
