@@ -1,5 +1,7 @@
 #include "ops/matmul_cuda.h"
 
+#include <type_traits>
+
 #include "ops/cuda_common.cuh"
 #include "ops/cuda_ops.h"
 
@@ -132,11 +134,17 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 }
 
+// Whether gemv_kernel's grid at one warp a feature covers the GPU many times over (the LM head): such matrices
+// neither split nor stream.
+bool fills_gpu_many_times(int64_t features, int sm_count) {
+  return int64_t(blocks_for(features, kWarpsPerBlock)) >= 16 * int64_t(sm_count);
+}
+
 // Warps per output feature. Measured on an H200 at the Gemma 3 1B/4B decode shapes (glint_cuda_bench --split N):
 // a warp does best with about 100-160 chunks of its row (64 for narrow matrices, whose grids are small anyway),
 // so long rows split up to 8 ways; grids that already fill the GPU many times over (the LM head) never split.
 int gemv_split(int64_t features, int64_t chunks, int sm_count) {
-  if (int64_t(blocks_for(features, kWarpsPerBlock)) >= 16 * int64_t(sm_count)) return 1;
+  if (fills_gpu_many_times(features, sm_count)) return 1;
   const int64_t min_chunks = features <= 2048 ? 64 : 100;
   int split = 1;
   while (split < kWarpsPerBlock && chunks / (2 * split) >= min_chunks) split *= 2;
@@ -295,19 +303,26 @@ void launch_gemv_kernel(const GemvCall<T>& call, cudaStream_t stream) {
                  call.y, call.gated_out, call.act);
 }
 
+// Calls launch(std::integral_constant<int, R>{}) for a row count R of 1 .. kMaxGemvRows: the GEMV kernels take
+// their row count as a template parameter.
+template <typename Launch>
+void with_rows(int64_t rows, Launch&& launch) {
+  switch (rows) {
+    case 1: return launch(std::integral_constant<int, 1>{});
+    case 2: return launch(std::integral_constant<int, 2>{});
+    case 3: return launch(std::integral_constant<int, 3>{});
+    case 4: return launch(std::integral_constant<int, 4>{});
+    case 5: return launch(std::integral_constant<int, 5>{});
+    case 6: return launch(std::integral_constant<int, 6>{});
+    case 7: return launch(std::integral_constant<int, 7>{});
+    case 8: return launch(std::integral_constant<int, 8>{});
+  }
+  fail("GEMV: ", rows, " rows (at most ", kMaxGemvRows, ")");
+}
+
 template <typename T, bool kGated, int kSplit>
 void launch_gemv_rows(const GemvCall<T>& call, cudaStream_t stream) {
-  switch (call.rows) {
-    case 1: return launch_gemv_kernel<T, kGated, kSplit, 1>(call, stream);
-    case 2: return launch_gemv_kernel<T, kGated, kSplit, 2>(call, stream);
-    case 3: return launch_gemv_kernel<T, kGated, kSplit, 3>(call, stream);
-    case 4: return launch_gemv_kernel<T, kGated, kSplit, 4>(call, stream);
-    case 5: return launch_gemv_kernel<T, kGated, kSplit, 5>(call, stream);
-    case 6: return launch_gemv_kernel<T, kGated, kSplit, 6>(call, stream);
-    case 7: return launch_gemv_kernel<T, kGated, kSplit, 7>(call, stream);
-    case 8: return launch_gemv_kernel<T, kGated, kSplit, 8>(call, stream);
-  }
-  fail("GEMV: ", call.rows, " rows (at most ", kMaxGemvRows, ")");
+  with_rows(call.rows, [&](auto r) { launch_gemv_kernel<T, kGated, kSplit, decltype(r)::value>(call, stream); });
 }
 
 // Streaming GEMV for one or two rows: a grid of resident blocks only (one wave), each over a contiguous range of
@@ -448,17 +463,9 @@ void launch_gemv_stream(const GemvCall<T>& call, int sm_count, int blocks_per_sm
 
 template <typename T, bool kGated>
 void launch_gemv_stream_rows(const GemvCall<T>& call, int sm_count, int blocks_per_sm_cap, cudaStream_t stream) {
-  switch (call.rows) {
-    case 1: return launch_gemv_stream<T, kGated, 1>(call, sm_count, blocks_per_sm_cap, stream);
-    case 2: return launch_gemv_stream<T, kGated, 2>(call, sm_count, blocks_per_sm_cap, stream);
-    case 3: return launch_gemv_stream<T, kGated, 3>(call, sm_count, blocks_per_sm_cap, stream);
-    case 4: return launch_gemv_stream<T, kGated, 4>(call, sm_count, blocks_per_sm_cap, stream);
-    case 5: return launch_gemv_stream<T, kGated, 5>(call, sm_count, blocks_per_sm_cap, stream);
-    case 6: return launch_gemv_stream<T, kGated, 6>(call, sm_count, blocks_per_sm_cap, stream);
-    case 7: return launch_gemv_stream<T, kGated, 7>(call, sm_count, blocks_per_sm_cap, stream);
-    case 8: return launch_gemv_stream<T, kGated, 8>(call, sm_count, blocks_per_sm_cap, stream);
-  }
-  fail("GEMV: ", call.rows, " rows (at most ", kMaxGemvRows, ")");
+  with_rows(call.rows, [&](auto r) {
+    launch_gemv_stream<T, kGated, decltype(r)::value>(call, sm_count, blocks_per_sm_cap, stream);
+  });
 }
 
 // F32 weights (small test models) take one warp per feature.
@@ -579,11 +586,11 @@ GemvKernel Linear::gemv_kernel_for(int64_t rows, int64_t features, DType dtype) 
     case GemvKernel::ByRows: break;
   }
   if (dtype == DType::BF16 && rows >= kTensorCoreGemvRows) return GemvKernel::TensorCores;
-  // Matrices whose scalar grid covers the GPU many times over (the LM head) stream better block by block: with
-  // one contiguous range per resident block the H200 read the 1B LM head at 83% of copy instead of 103%.
-  const int sms = context_.properties().multiProcessorCount;
-  const bool many_waves = int64_t(blocks_for(features, kWarpsPerBlock)) >= 16 * int64_t(sms);
-  return rows <= kStreamGemvRows && stream_few_rows_ && !many_waves ? GemvKernel::Streaming : GemvKernel::Scalar;
+  // Matrices whose scalar grid covers the GPU many times over (the LM head) keep the scalar kernel: with one
+  // contiguous range per resident block the H200 read the 1B LM head at 83% of copy instead of 103%.
+  const bool stream = rows <= kStreamGemvRows && stream_few_rows_ &&
+                      !fills_gpu_many_times(features, context_.properties().multiProcessorCount);
+  return stream ? GemvKernel::Streaming : GemvKernel::Scalar;
 }
 
 int Linear::gemv_split_for(int64_t features, int64_t in_features, DType dtype, bool tensor_cores) const {

@@ -15,9 +15,10 @@
 namespace glint::ops::cuda {
 
 constexpr int64_t kMaxGemvRows = 8;
-// From this many rows a BF16 GEMV runs on tensor cores (gemv_mma_kernel). Fewer rows keep the scalar kernel, whose
-// warps each take one feature and so spread narrow matrices over more of the GPU: on an H200 it was up to 30%
-// faster at 2 rows (gemma3 down, gate/up), the tensor-core kernel up to 1.8× faster at 8 (docs/PERFORMANCE.md).
+// From this many rows a BF16 GEMV runs on tensor cores (gemv_mma_kernel). Fewer rows keep the kernels whose warps
+// each take one feature (scalar or streaming) and so spread narrow matrices over more of the GPU: on an H200 the
+// scalar one was up to 30% faster at 2 rows (gemma3 down, gate/up), the tensor-core kernel up to 1.8× faster at 8
+// (docs/PERFORMANCE.md).
 constexpr int64_t kTensorCoreGemvRows = 4;
 
 // Up to this many rows a GEMV streams (gemv_stream_kernel) unless its matrix has very many features. Measured on an
