@@ -325,7 +325,7 @@ void launch_gemv_rows(const GemvCall<T>& call, cudaStream_t stream) {
   with_rows(call.rows, [&](auto r) { launch_gemv_kernel<T, kGated, kSplit, decltype(r)::value>(call, stream); });
 }
 
-// Streaming GEMV for one or two rows: a grid of resident blocks only (one wave), each over a contiguous range of
+// Streaming GEMV for one to three rows (kStreamGemvRows): a grid of resident blocks only (one wave), each over a contiguous range of
 // features. A feature's row is cut into parts of at most 32 · stream_slots chunks, so that a part is one 16-byte load
 // (a gate and an up load when kGated) per lane and slot; warp w of a block takes the block's parts w, w + 8, w + 16,
 // ... in memory order, and while it adds up one part the loads of the next are in flight. gemv_kernel instead gives
