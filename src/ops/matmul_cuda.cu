@@ -325,15 +325,15 @@ void launch_gemv_rows(const GemvCall<T>& call, cudaStream_t stream) {
   with_rows(call.rows, [&](auto r) { launch_gemv_kernel<T, kGated, kSplit, decltype(r)::value>(call, stream); });
 }
 
-// Streaming GEMV for one to three rows (kStreamGemvRows): a grid of resident blocks only (one wave), each over a contiguous range of
-// features. A feature's row is cut into parts of at most 32 · stream_slots chunks, so that a part is one 16-byte load
-// (a gate and an up load when kGated) per lane and slot; warp w of a block takes the block's parts w, w + 8, w + 16,
-// ... in memory order, and while it adds up one part the loads of the next are in flight. gemv_kernel instead gives
-// each block a fixed feature group: its grid runs in waves, and each warp's loads end with its part, so the medium
-// matrices of decode (one to five waves of short rows) pay the load latency once per wave. On an H200 (µs, 1 row): 1B
-// qkv 2.75 → 2.16, down 7.55 → 6.39, gate/up 11.0 → 10.0; 4B o 5.14 → 4.03, qkv 8.23 → 7.35; at 2 rows 8–25% faster
-// too. The LM head (a 32k-block scalar grid) lost, 137 → 171 µs for 1B, so it keeps gemv_kernel. Part sums meet in
-// shared memory and are added in a fixed order, as in gemv_kernel.
+// Streaming GEMV for one to three rows (kStreamGemvRows): a grid of resident blocks only (one wave), each over a
+// contiguous range of features. A feature's row is cut into parts of at most 32 · stream_slots chunks, so that a part
+// is one 16-byte load (a gate and an up load when kGated) per lane and slot; warp w of a block takes the block's parts
+// w, w + 8, w + 16, ... in memory order, and while it adds up one part the loads of the next are in flight. gemv_kernel
+// instead gives each block a fixed feature group: its grid runs in waves, and each warp's loads end with its part, so
+// the medium matrices of decode (one to five waves of short rows) pay the load latency once per wave. On an H200 (µs, 1
+// row): 1B qkv 2.75 → 2.16, down 7.55 → 6.39, gate/up 11.0 → 10.0; 4B o 5.14 → 4.03, qkv 8.23 → 7.35; at 2 rows 8–25%
+// faster too. The LM head (a 32k-block scalar grid) lost, 137 → 171 µs for 1B, so it keeps gemv_kernel. Part sums meet
+// in shared memory and are added in a fixed order, as in gemv_kernel.
 template <bool kGated>
 constexpr int stream_slots() { return kGated ? 2 : 4; }  // loads per lane and part (two parts in flight)
 
