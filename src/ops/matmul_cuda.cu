@@ -531,6 +531,7 @@ struct Linear::Plan {
 Linear::Linear(const glint::cuda::Context& context) : context_(context) {
   const char* choice = std::getenv("GLINT_CUDA_GEMV");
   if (choice != nullptr && std::strcmp(choice, "scalar") == 0) stream_few_rows_ = false;
+  if (const char* rows = std::getenv("GLINT_CUDA_GEMV_STREAM_LONG")) stream_long_rows_ = std::atoi(rows);
   if (const char* blocks = std::getenv("GLINT_CUDA_GEMV_BLOCKS"))
     stream_blocks_per_sm_ = std::max(0, std::atoi(blocks));
 }
@@ -578,18 +579,21 @@ void Linear::run_blas(const void* x, int64_t rows, const void* w, int64_t out_fe
                                     stream));
 }
 
-GemvKernel Linear::gemv_kernel_for(int64_t rows, int64_t features, DType dtype) const {
+GemvKernel Linear::gemv_kernel_for(int64_t rows, int64_t features, int64_t in_features, DType dtype) const {
   switch (gemv_kernel_) {
     case GemvKernel::Scalar:
     case GemvKernel::Streaming: return gemv_kernel_;
     case GemvKernel::TensorCores: return dtype == DType::BF16 ? GemvKernel::TensorCores : GemvKernel::Scalar;
     case GemvKernel::ByRows: break;
   }
-  if (dtype == DType::BF16 && rows >= kTensorCoreGemvRows) return GemvKernel::TensorCores;
+  const bool many_times = fills_gpu_many_times(features, context_.properties().multiProcessorCount);
+  if (dtype == DType::BF16 && rows >= kTensorCoreGemvRows) {
+    const bool long_row = in_features >= kLongGemvRow && rows <= stream_long_rows_ && stream_few_rows_;
+    return long_row && !many_times ? GemvKernel::Streaming : GemvKernel::TensorCores;
+  }
   // Matrices whose scalar grid covers the GPU many times over (the LM head) keep the scalar kernel: with one
   // contiguous range per resident block the H200 read the 1B LM head at 83% of copy instead of 103%.
-  const bool stream = rows <= kStreamGemvRows && stream_few_rows_ &&
-                      !fills_gpu_many_times(features, context_.properties().multiProcessorCount);
+  const bool stream = rows <= kStreamGemvRows && stream_few_rows_ && !many_times;
   return stream ? GemvKernel::Streaming : GemvKernel::Scalar;
 }
 
@@ -602,7 +606,7 @@ int Linear::gemv_split_for(int64_t features, int64_t in_features, DType dtype, b
 
 void Linear::launch(const void* x, int64_t rows, const void* w, int64_t features, int64_t in_features, DType dtype,
                     float* y, void* gated_out, Activation act, bool gated, cudaStream_t stream) {
-  const GemvKernel kernel = gemv_kernel_for(rows, features, dtype);
+  const GemvKernel kernel = gemv_kernel_for(rows, features, in_features, dtype);
   const bool tensor_cores = kernel == GemvKernel::TensorCores;
   const int sms = context_.properties().multiProcessorCount;
   auto run_typed = [&](auto type_tag) {

@@ -26,6 +26,12 @@ constexpr int64_t kTensorCoreGemvRows = 4;
 // 33.5 on tensor cores (1B), 67.7 against 73.9 and 74.1 (4B).
 constexpr int64_t kStreamGemvRows = 3;
 
+// Rows of at least kLongGemvRow inputs (a down projection) stream up to kStreamLongGemvRows rows instead of taking the
+// tensor cores: at 4 rows the H200 took 8.5 µs against 13.5 for gemma3-1b's down (6912 inputs), 23.3 against 25.6 for
+// 4B's (10240), while the shorter rows were faster on tensor cores. GLINT_CUDA_GEMV_STREAM_LONG=N sets the rows.
+constexpr int64_t kLongGemvRow = 4096;
+constexpr int64_t kStreamLongGemvRows = 4;
+
 // Which GEMV kernel products of up to kMaxGemvRows rows take (tests and benchmarks compare them). ByRows: tensor
 // cores from kTensorCoreGemvRows BF16 rows; up to kStreamGemvRows rows stream unless the matrix has very many
 // features (the LM head), GLINT_CUDA_GEMV=scalar turning that off for comparisons; the rest take the scalar kernel.
@@ -61,7 +67,7 @@ class Linear {
   struct Plan;
   void run_blas(const void* x, int64_t rows, const void* w, int64_t out_features, int64_t in_features, DType dtype,
                 float* y, cudaStream_t stream);
-  GemvKernel gemv_kernel_for(int64_t rows, int64_t features, DType dtype) const;
+  GemvKernel gemv_kernel_for(int64_t rows, int64_t features, int64_t in_features, DType dtype) const;
   int gemv_split_for(int64_t features, int64_t in_features, DType dtype, bool tensor_cores) const;
   void launch(const void* x, int64_t rows, const void* w, int64_t features, int64_t in_features, DType dtype,
               float* y, void* gated_out, Activation act, bool gated, cudaStream_t stream);
@@ -72,6 +78,7 @@ class Linear {
   GemvKernel gemv_kernel_ = GemvKernel::ByRows;
   bool stream_few_rows_ = true;
   int stream_blocks_per_sm_ = 0;
+  int64_t stream_long_rows_ = kStreamLongGemvRows;
 };
 
 }  // namespace glint::ops::cuda

@@ -110,8 +110,8 @@ TEST_P(LinearCuda, MatchesFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, LinearCuda,
                          ::testing::Combine(::testing::Values(DType::F32, DType::BF16),
-                                            ::testing::Values(int64_t(1), int64_t(2), int64_t(3), int64_t(8),
-                                                              int64_t(9), int64_t(64))));
+                                            ::testing::Values(int64_t(1), int64_t(2), int64_t(3), int64_t(4),
+                                                              int64_t(8), int64_t(9), int64_t(64))));
 
 TEST(NormCuda, ResidualNormMatchesCpuNorms) {
   GLINT_REQUIRE_GPU();
