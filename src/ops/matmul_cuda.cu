@@ -586,15 +586,14 @@ GemvKernel Linear::gemv_kernel_for(int64_t rows, int64_t features, int64_t in_fe
     case GemvKernel::TensorCores: return dtype == DType::BF16 ? GemvKernel::TensorCores : GemvKernel::Scalar;
     case GemvKernel::ByRows: break;
   }
-  const bool many_times = fills_gpu_many_times(features, context_.properties().multiProcessorCount);
-  if (dtype == DType::BF16 && rows >= kTensorCoreGemvRows) {
-    const bool long_row = in_features >= kLongGemvRow && rows <= stream_long_rows_ && stream_few_rows_;
-    return long_row && !many_times ? GemvKernel::Streaming : GemvKernel::TensorCores;
-  }
-  // Matrices whose scalar grid covers the GPU many times over (the LM head) keep the scalar kernel: with one
-  // contiguous range per resident block the H200 read the 1B LM head at 83% of copy instead of 103%.
-  const bool stream = rows <= kStreamGemvRows && stream_few_rows_ && !many_times;
-  return stream ? GemvKernel::Streaming : GemvKernel::Scalar;
+  // Matrices whose scalar grid covers the GPU many times over (the LM head) never stream: with one contiguous range
+  // per resident block the H200 read the 1B LM head at 83% of copy instead of 103%.
+  const bool long_bf16_row = dtype == DType::BF16 && in_features >= kLongGemvRow;
+  const int64_t stream_rows = long_bf16_row ? std::max(kStreamGemvRows, stream_long_rows_) : kStreamGemvRows;
+  if (stream_few_rows_ && rows <= stream_rows &&
+      !fills_gpu_many_times(features, context_.properties().multiProcessorCount))
+    return GemvKernel::Streaming;
+  return dtype == DType::BF16 && rows >= kTensorCoreGemvRows ? GemvKernel::TensorCores : GemvKernel::Scalar;
 }
 
 int Linear::gemv_split_for(int64_t features, int64_t in_features, DType dtype, bool tensor_cores) const {
